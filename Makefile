@@ -1,0 +1,39 @@
+# FaceWarden: `make run` sets up and starts the service; `make test` sets up and runs the tests.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench setup system-deps services clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# SoftHSM2 backs the PKCS#11 key provider's tests; PostgreSQL backs the storage tests.
+system-deps:
+	bash scripts/ensure-system-deps.sh
+
+services:
+	bash scripts/ensure-services.sh
+
+run: setup
+	$(BIN)/facewarden init
+	$(BIN)/facewarden serve
+
+test: setup system-deps services
+	$(BIN)/ruff check src tests bench
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+
+bench: setup
+	$(BIN)/python bench/bench_enrol.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

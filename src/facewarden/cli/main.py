@@ -1,0 +1,297 @@
+"""`facewarden` CLI: the same use cases as the HTTP API, run by the local administrator."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from tqdm import tqdm
+
+from facewarden.config import Settings
+from facewarden.errors import FaceWardenError
+from facewarden.service import EnrolRequest, FaceService, build_service
+from facewarden.service.core import LOCAL_ADMIN
+
+app = typer.Typer(help="FaceWarden: face recognition that protects the faces it holds.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+keys_app = typer.Typer(help="Key-encryption keys: status, rotation, retirement.", no_args_is_help=True)
+apikey_app = typer.Typer(help="API keys for the HTTP API.", no_args_is_help=True)
+eval_app = typer.Typer(help="Accuracy evaluation on a labelled folder of faces.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(apikey_app, name="apikey")
+app.add_typer(eval_app, name="eval")
+
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".pgm"}
+
+
+def _service(create: bool = False) -> FaceService:
+    return build_service(Settings(), create=create)
+
+
+def _print(obj: Any) -> None:
+    typer.echo(json.dumps(obj, indent=2, default=str))
+
+
+def _fail(exc: FaceWardenError) -> None:
+    typer.echo(f"error ({exc.code}): {exc.message}", err=True)
+    raise typer.Exit(2)
+
+
+def _read_secret(prompt: str, from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return getpass.getpass(prompt)
+
+
+@app.command()
+def init(new_admin_key: Annotated[bool, typer.Option(help="Issue another admin API key")] = False) -> None:
+    """Create the data directory, key file, database and TLS certificate; print the first admin API key."""
+    from facewarden.api.tls import ensure_self_signed
+
+    settings = Settings()
+    first = not settings.resolved_key_file.exists() and settings.key_provider == "local"
+    try:
+        service = build_service(settings, create=True)
+    except FaceWardenError as exc:
+        _fail(exc)
+        return
+    cert, _ = ensure_self_signed(settings.tls_dir)
+    typer.echo(f"FaceWarden home: {settings.home}")
+    typer.echo(f"TLS certificate: {cert}")
+    if first or new_admin_key:
+        _, secret = service.create_api_key(LOCAL_ADMIN, name="initial-admin", key_roles={"admin", "operator"})
+        typer.echo("Admin API key (shown once, store it in your secret manager):")
+        typer.echo(secret)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option()] = None, port: Annotated[int | None, typer.Option()] = None
+) -> None:
+    """Start the HTTPS API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from facewarden.api import create_app
+    from facewarden.api.tls import ensure_self_signed
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings()
+    service = build_service(settings)
+    skipped = service.refresh_gallery(force=True)
+    typer.echo(f"Gallery loaded: {service.gallery.size()} templates ({skipped} subjects could not be decrypted)")
+    ssl: dict[str, Any] = {}
+    if settings.tls:
+        cert, key = ensure_self_signed(settings.tls_dir)
+        ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+    else:
+        typer.echo("WARNING: TLS is off (FACEWARDEN_TLS=false); face photos will cross the network in clear.",
+                   err=True)
+    uvicorn.run(create_app(service), host=host or settings.host, port=port or settings.port,
+                log_level="info", **ssl)
+
+
+def _enrol_request(subject: str, purpose: str, legal_basis: str, consent_method: str | None,
+                   consent_given_at: datetime | None, expires_at: datetime | None,
+                   passcode: str | None) -> EnrolRequest:
+    if legal_basis == "consent" and consent_method and consent_given_at is None:
+        consent_given_at = datetime.now().astimezone()
+    return EnrolRequest(subject, [], purpose, legal_basis, consent_given_at=consent_given_at,
+                        consent_method=consent_method, expires_at=expires_at, passcode=passcode)
+
+
+@app.command()
+def enroll(
+    subject: Annotated[str | None, typer.Argument(help="Subject reference (omit with --folder)")] = None,
+    photos: Annotated[list[Path] | None, typer.Argument(help="Photos of the subject")] = None,
+    folder: Annotated[Path | None, typer.Option(help="Bulk: one sub-folder of photos per subject")] = None,
+    purpose: Annotated[str, typer.Option()] = "login",
+    legal_basis: Annotated[str, typer.Option()] = "consent",
+    consent_method: Annotated[str | None, typer.Option(help="How consent was given, e.g. 'signed form #123'")] = None,
+    consent_given_at: Annotated[datetime | None, typer.Option()] = None,
+    expires_at: Annotated[datetime | None, typer.Option()] = None,
+    passcode_stdin: Annotated[bool, typer.Option(help="Read the subject's passcode from stdin")] = False,
+    workers: Annotated[int | None, typer.Option(help="Processes for face embedding")] = None,
+) -> None:
+    """Enrol one subject from photos, or every sub-folder of --folder (with a progress bar)."""
+    from facewarden.vision.batch import EngineOptions, embed_files
+
+    service = _service()
+    s = service.settings
+    passcode = _read_secret("Passcode: ", True) if passcode_stdin else None
+    if folder is None:
+        if not subject or not photos:
+            typer.echo("Give a SUBJECT and one or more PHOTOS, or --folder DIR.", err=True)
+            raise typer.Exit(2)
+        jobs = {subject: list(photos)}
+    else:
+        jobs = {d.name: sorted(p for p in d.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
+                for d in sorted(folder.iterdir()) if d.is_dir()}
+    paths = [p for ps in jobs.values() for p in ps]
+    opts = EngineOptions(s.detector, s.detect_max_side, s.min_face_px, s.min_sharpness,
+                         s.max_upload_bytes, s.max_image_pixels)
+    faces: dict[Path, Any] = {}
+    failed: list[dict[str, str]] = []
+    with tqdm(total=len(paths), desc="embedding", unit="photo", file=sys.stderr, disable=len(paths) < 2) as bar:
+        for res in embed_files(paths, opts, workers=workers or s.workers):
+            if res.face is None:
+                failed.append({"photo": str(res.path), "code": res.error_code or "", "error": res.error or ""})
+            else:
+                faces[res.path] = res.face
+            bar.update(1)
+    enrolled, skipped = [], []
+    for name, ps in tqdm(jobs.items(), desc="enrolling", unit="subject", file=sys.stderr, disable=len(jobs) < 2):
+        good = [faces[p] for p in ps if p in faces]
+        if not good:
+            skipped.append({"subject": name, "reason": "no usable photo"})
+            continue
+        req = _enrol_request(name, purpose, legal_basis, consent_method, consent_given_at, expires_at, passcode)
+        try:
+            enrolled.append(service.enrol(LOCAL_ADMIN, req, faces=good))
+        except FaceWardenError as exc:
+            skipped.append({"subject": name, "reason": exc.message})
+    _print({"enrolled": enrolled, "skipped": skipped, "failed_photos": failed})
+    if not enrolled:
+        raise typer.Exit(1)
+
+
+@app.command()
+def verify(subject: str, photo: Path) -> None:
+    """1:1 verification. Exit code 0 on a match, 1 on no match, 2 on an error."""
+    service = _service()
+    try:
+        r = service.verify(LOCAL_ADMIN, subject, photo.read_bytes())
+    except FaceWardenError as exc:
+        _fail(exc)
+        return
+    _print({"subject": subject, "match": r.match, "distance": round(r.distance, 4), "threshold": r.threshold,
+            "attempts_left": r.attempts_left, "locked": r.locked})
+    raise typer.Exit(0 if r.match else 1)
+
+
+@app.command()
+def identify(photo: Path, all_faces: Annotated[bool, typer.Option(help="Identify every face in the photo")] = False,
+             max_candidates: int = 5) -> None:
+    """1:N identification: ranked candidates within the threshold, as JSON."""
+    service = _service()
+    try:
+        faces = service.identify(LOCAL_ADMIN, photo.read_bytes(), max_candidates=max_candidates, all_faces=all_faces)
+    except FaceWardenError as exc:
+        _fail(exc)
+        return
+    _print({"threshold": service.settings.match_threshold, "faces": [
+        {"box": list(f.box), "candidates": [{"subject": c.subject, "distance": round(c.distance, 4)}
+                                            for c in f.candidates]} for f in faces]})
+
+
+@app.command()
+def unlock(subject: str, passcode_stdin: Annotated[bool, typer.Option()] = False) -> None:
+    """Lift a verification lock with the subject's passcode."""
+    service = _service()
+    try:
+        service.unlock(LOCAL_ADMIN, subject, _read_secret("Passcode: ", passcode_stdin))
+    except FaceWardenError as exc:
+        _fail(exc)
+    typer.echo(f"{subject}: unlocked")
+
+
+@app.command()
+def erase(subject: str, yes: Annotated[bool, typer.Option("--yes", help="Do not ask")] = False) -> None:
+    """Erase a subject for good (GDPR Art. 17): its data key is destroyed."""
+    if not yes:
+        typer.confirm(f"Erase '{subject}' and destroy its data key? This cannot be undone", abort=True)
+    try:
+        _print(_service().erase(LOCAL_ADMIN, subject))
+    except FaceWardenError as exc:
+        _fail(exc)
+
+
+@app.command()
+def export(
+    subject: str, out: Annotated[Path | None, typer.Option(help="Write to this file (mode 0600)")] = None
+) -> None:
+    """Export everything held on a subject (GDPR Art. 15/20) as JSON."""
+    try:
+        data = _service().export(LOCAL_ADMIN, subject)
+    except FaceWardenError as exc:
+        _fail(exc)
+        return
+    text = json.dumps(data, indent=2)
+    if out is None:
+        typer.echo(text)
+    else:
+        import os
+
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        typer.echo(f"written to {out}")
+
+
+@keys_app.command("status")
+def keys_status() -> None:
+    """KEK versions and how many data keys each wraps."""
+    _print(_service().key_status(LOCAL_ADMIN))
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    retire_old: Annotated[bool, typer.Option(help="Destroy KEK versions no longer in use")] = False,
+) -> None:
+    """New KEK version; every data key is rewrapped (templates are not re-encrypted)."""
+    service = _service()
+    bar = tqdm(desc="rewrapping", unit="key", file=sys.stderr)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(1)
+
+    result = service.rotate_keys(LOCAL_ADMIN, retire_old=retire_old, progress=progress)
+    bar.close()
+    _print(result)
+
+
+@keys_app.command("retire")
+def keys_retire() -> None:
+    """Destroy every KEK version that no data key uses any more."""
+    _print({"retired": _service().retire_unused_keys(LOCAL_ADMIN)})
+
+
+@apikey_app.command("create")
+def apikey_create(name: str, role: Annotated[list[str], typer.Option(help="admin, operator, verifier")]) -> None:
+    """Issue an API key; the secret is printed once."""
+    try:
+        key_id, secret = _service().create_api_key(LOCAL_ADMIN, name=name, key_roles=set(role))
+    except FaceWardenError as exc:
+        _fail(exc)
+        return
+    _print({"id": key_id, "api_key": secret, "roles": sorted(role)})
+
+
+@eval_app.command("pairs")
+def eval_pairs(
+    dataset_dir: Path,
+    json_out: Annotated[Path, typer.Option("--json", help="Write the metrics here")],
+    det: Annotated[Path | None, typer.Option(help="DET curve PNG (default: next to the JSON)")] = None,
+    layout: Annotated[str, typer.Option(help="folders | prefix | auto")] = "auto",
+    whole_image_fallback: Annotated[bool, typer.Option(help="Use the whole image when no face is detected "
+                                                            "(tightly cropped sets such as ORL)")] = False,
+    workers: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """All genuine/impostor pairs: EER, FNMR at FMR 1e-2/1e-3, rates at the threshold, rank-1, DET curve."""
+    from facewarden.evaluation import evaluate_dataset
+    from facewarden.vision.batch import EngineOptions
+
+    s = Settings()
+    opts = EngineOptions(s.detector, s.detect_max_side, s.min_face_px, s.min_sharpness,
+                         s.max_upload_bytes, s.max_image_pixels)
+    det_png = det or json_out.with_suffix(".png")
+    result = evaluate_dataset(dataset_dir, threshold=s.match_threshold, opts=opts, workers=workers or s.workers,
+                              layout=layout, whole_image_fallback=whole_image_fallback, det_png=det_png)
+    json_out.write_text(json.dumps(result, indent=2))
+    _print(result)

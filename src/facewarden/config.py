@@ -1,0 +1,72 @@
+"""One settings object: environment variables (FACEWARDEN_*) over an optional file; secrets never on argv."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from platformdirs import user_data_dir
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_home() -> Path:
+    return Path(user_data_dir("facewarden", appauthor=False))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="FACEWARDEN_", env_file=os.environ.get("FACEWARDEN_ENV_FILE"), extra="ignore"
+    )
+
+    home: Path = Field(default_factory=default_home)
+    # Main database (subjects, encrypted templates). Default: SQLite (WAL) in the home directory.
+    database_url: str | None = None
+    # The data-key vault lives apart from the main database, so a copy of the main database
+    # taken before an erasure cannot be decrypted once the subject's key is gone.
+    vault_url: str | None = None
+
+    key_provider: Literal["local", "pkcs11"] = "local"
+    key_file: Path | None = None
+    pkcs11_module: str = "/usr/lib/softhsm/libsofthsm2.so"
+    pkcs11_token_label: str = "facewarden"  # noqa: S105 (a label, not a secret)
+    pkcs11_pin: str | None = None  # from the environment or env file only
+
+    # Face pipeline
+    detector: Literal["hog", "cnn"] = "hog"
+    detect_max_side: int = 640  # photos are downscaled to this before detection (speed); landmarks use full res
+    min_face_px: int = 40  # smallest face box side accepted, in original pixels
+    min_sharpness: float = 15.0  # variance of the Laplacian on the aligned 150x150 chip
+    match_threshold: float = 0.5  # Euclidean distance; calibrate with `facewarden eval pairs`
+    workers: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1))
+
+    # Untrusted input limits
+    max_upload_bytes: int = 10 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+    max_images_per_enrolment: int = 10
+    max_request_bytes: int = 25 * 1024 * 1024
+    rate_limit_per_minute: int = 120
+
+    lockout_attempts: int = 5
+    keep_raw_images: bool = False
+
+    host: str = "127.0.0.1"
+    port: int = 8443
+    tls: bool = True
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'facewarden.db'}"
+
+    @property
+    def resolved_vault_url(self) -> str:
+        return self.vault_url or f"sqlite:///{self.home / 'keys' / 'vault.db'}"
+
+    @property
+    def resolved_key_file(self) -> Path:
+        return self.key_file or (self.home / "keys" / "kek.json")
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.home / "tls"

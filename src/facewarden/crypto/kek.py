@@ -1,0 +1,38 @@
+"""The key-encryption-key (KEK) interface. KEKs live outside the database: a key file or an HSM."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class WrappedKey:
+    kek_version: int
+    blob: bytes
+
+
+class KeyEncryptionKeyProvider(ABC):
+    """Wraps and unwraps data keys under a versioned KEK. New wraps use the current version."""
+
+    name: str
+
+    @abstractmethod
+    def current_version(self) -> int: ...
+
+    @abstractmethod
+    def versions(self) -> list[int]: ...
+
+    @abstractmethod
+    def wrap(self, data_key: bytes, aad: bytes) -> WrappedKey: ...
+
+    @abstractmethod
+    def unwrap(self, wrapped: WrappedKey, aad: bytes) -> bytes: ...
+
+    @abstractmethod
+    def rotate(self) -> int:
+        """Create a new KEK version and make it current; return its number."""
+
+    @abstractmethod
+    def retire(self, version: int) -> None:
+        """Destroy a KEK version for good. The caller checks no data key still uses it."""

@@ -1,0 +1,99 @@
+"""KEKs in a local key file (JSON, mode 0600): the embedded default."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from facewarden.crypto.kek import KeyEncryptionKeyProvider, WrappedKey
+from facewarden.errors import FaceWardenError, IntegrityFailure
+
+NONCE_BYTES = 12
+
+
+class KeyFileError(FaceWardenError):
+    status = 500
+    code = "key_file"
+
+
+class LocalKeyFileProvider(KeyEncryptionKeyProvider):
+    name = "local"
+
+    def __init__(self, path: Path, *, create: bool = False) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            if not create:
+                raise KeyFileError(f"The key file {self.path} does not exist. Run `facewarden init` first.")
+            self._keys = {1: AESGCM.generate_key(bit_length=256)}
+            self._current = 1
+            self._save()
+        self._load()
+
+    def _load(self) -> None:
+        mode = self.path.stat().st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise KeyFileError(
+                f"The key file {self.path} is readable by other users (mode {oct(mode & 0o777)}). "
+                f"Run `chmod 600 {self.path}` and check who may have copied it.")
+        doc = json.loads(self.path.read_text())
+        self._keys = {int(v): base64.b64decode(k) for v, k in doc["keys"].items()}
+        self._current = int(doc["current"])
+
+    def _save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        doc = {"format": 1, "current": self._current,
+               "keys": {str(v): base64.b64encode(k).decode() for v, k in sorted(self._keys.items())}}
+        tmp = self.path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(doc, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+
+    def current_version(self) -> int:
+        return self._current
+
+    def versions(self) -> list[int]:
+        return sorted(self._keys)
+
+    def _key(self, version: int) -> bytes:
+        try:
+            return self._keys[version]
+        except KeyError:
+            raise KeyFileError(
+                f"Key-encryption key version {version} is not in {self.path}: it was retired or the key "
+                "file was replaced. Data keys wrapped under it cannot be opened.") from None
+
+    def wrap(self, data_key: bytes, aad: bytes) -> WrappedKey:
+        nonce = os.urandom(NONCE_BYTES)
+        blob = nonce + AESGCM(self._key(self._current)).encrypt(nonce, data_key, aad)
+        return WrappedKey(self._current, blob)
+
+    def unwrap(self, wrapped: WrappedKey, aad: bytes) -> bytes:
+        key = self._key(wrapped.kek_version)
+        try:
+            return AESGCM(key).decrypt(wrapped.blob[:NONCE_BYTES], wrapped.blob[NONCE_BYTES:], aad)
+        except InvalidTag:
+            raise IntegrityFailure("A wrapped data key failed its integrity check.") from None
+
+    def rotate(self) -> int:
+        self._load()
+        new = max(self._keys) + 1
+        self._keys[new] = AESGCM.generate_key(bit_length=256)
+        self._current = new
+        self._save()
+        return new
+
+    def retire(self, version: int) -> None:
+        self._load()
+        if version == self._current:
+            raise KeyFileError("The current key-encryption key cannot be retired; rotate first.")
+        self._keys.pop(version, None)
+        self._save()

@@ -1,0 +1,163 @@
+"""dlib face pipeline: detect (HOG or CNN) -> quality -> 5-point alignment -> 128-D embedding.
+
+Speed: large photos are downscaled to `detect_max_side` for detection only; landmarks and the
+embedding chip come from the full-resolution image, so accuracy does not drop with the shortcut.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import dlib
+import face_recognition_models as frm
+import numpy as np
+from PIL import Image
+
+from facewarden.errors import InvalidInput
+
+EMBEDDING_DIM = 128
+CHIP_SIZE = 150
+CHIP_PADDING = 0.25
+
+
+class FaceQualityError(InvalidInput):
+    status = 422
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Identity of the embedding model, stored with every template."""
+
+    model_id: str
+    version: str  # dlib version + digest of the weights file
+
+    @property
+    def label(self) -> str:
+        return f"{self.model_id}@{self.version}"
+
+
+@dataclass(frozen=True)
+class DetectedFace:
+    box: tuple[int, int, int, int]  # left, top, right, bottom in original pixels
+    embedding: np.ndarray  # float32, shape (128,)
+    sharpness: float
+    detector_score: float
+
+
+@cache
+def _file_digest(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+def model_info() -> ModelInfo:
+    weights = frm.face_recognition_model_location()
+    return ModelInfo("dlib_resnet_v1_128d", f"dlib-{dlib.__version__}+{_file_digest(weights)}")
+
+
+def _laplacian_variance(gray: np.ndarray) -> float:
+    g = gray.astype(np.float32)
+    lap = (-4 * g[1:-1, 1:-1] + g[:-2, 1:-1] + g[2:, 1:-1] + g[1:-1, :-2] + g[1:-1, 2:])
+    return float(lap.var())
+
+
+class FaceEngine:
+    """Loads the dlib models once. dlib objects are not shared across threads: one lock guards them."""
+
+    def __init__(self, *, detector: str = "hog", detect_max_side: int = 640, min_face_px: int = 40,
+                 min_sharpness: float = 15.0) -> None:
+        self.detector_kind = detector
+        self.detect_max_side = detect_max_side
+        self.min_face_px = min_face_px
+        self.min_sharpness = min_sharpness
+        if detector == "cnn":
+            self._cnn = dlib.cnn_face_detection_model_v1(frm.cnn_face_detector_model_location())
+        else:
+            self._hog = dlib.get_frontal_face_detector()
+        self._shape = dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
+        self._encoder = dlib.face_recognition_model_v1(frm.face_recognition_model_location())
+        self._lock = threading.Lock()
+        self.model = model_info()
+
+    # -- detection -------------------------------------------------------------------------
+    def detect(self, rgb: np.ndarray) -> list[tuple[dlib.rectangle, float]]:
+        """Face boxes in original pixels, with detector confidence, largest first."""
+        h, w = rgb.shape[:2]
+        scale = min(1.0, self.detect_max_side / max(h, w))
+        small = rgb
+        if scale < 1.0:
+            small = np.asarray(Image.fromarray(rgb).resize((round(w * scale), round(h * scale)),
+                                                           Image.Resampling.BILINEAR))
+        # Upsampling once finds faces down to ~40 px in the detection image.
+        with self._lock:
+            if self.detector_kind == "cnn":
+                found = [(d.rect, float(d.confidence)) for d in self._cnn(small, 1)]
+            else:
+                rects, scores, _ = self._hog.run(small, 1, 0.0)
+                found = list(zip(rects, scores, strict=True))
+        out = []
+        for rect, score in found:
+            r = dlib.rectangle(
+                max(0, round(rect.left() / scale)), max(0, round(rect.top() / scale)),
+                min(w - 1, round(rect.right() / scale)), min(h - 1, round(rect.bottom() / scale)))
+            out.append((r, score))
+        out.sort(key=lambda rs: rs[0].area(), reverse=True)
+        return out
+
+    # -- embedding -------------------------------------------------------------------------
+    def embed_box(self, rgb: np.ndarray, rect: dlib.rectangle, score: float = 0.0,
+                  check_quality: bool = True) -> DetectedFace:
+        if check_quality and min(rect.width(), rect.height()) < self.min_face_px:
+            raise FaceQualityError(
+                f"The face is too small ({min(rect.width(), rect.height())} px; at least "
+                f"{self.min_face_px} px needed). Move closer to the camera or send a larger photo.",
+                code="face_too_small")
+        with self._lock:
+            shape = self._shape(rgb, rect)
+            chip = dlib.get_face_chip(rgb, shape, size=CHIP_SIZE, padding=CHIP_PADDING)
+            sharpness = _laplacian_variance(np.asarray(Image.fromarray(chip).convert("L")))
+            if check_quality and sharpness < self.min_sharpness:
+                raise FaceQualityError(
+                    f"The face is too blurred (sharpness {sharpness:.1f}, at least {self.min_sharpness} "
+                    "needed). Hold the camera still, focus and retake the photo.", code="face_blurred")
+            vec = np.asarray(self._encoder.compute_face_descriptor(chip), dtype=np.float32)
+        return DetectedFace(
+            box=(rect.left(), rect.top(), rect.right(), rect.bottom()), embedding=vec,
+            sharpness=sharpness, detector_score=score)
+
+    def faces(self, rgb: np.ndarray, *, check_quality: bool = True) -> list[DetectedFace]:
+        """Every face in the photo (for identification of group photos)."""
+        found = self.detect(rgb)
+        if not found:
+            raise FaceQualityError(_NO_FACE, code="no_face")
+        return [self.embed_box(rgb, r, s, check_quality) for r, s in found]
+
+    def single_face(self, rgb: np.ndarray, *, whole_image_fallback: bool = False) -> DetectedFace:
+        """Exactly one face, quality-checked; several faces is an error where one is required."""
+        found = self.detect(rgb)
+        if not found and whole_image_fallback:
+            h, w = rgb.shape[:2]
+            return self.embed_box(rgb, dlib.rectangle(0, 0, w - 1, h - 1), 0.0, check_quality=False)
+        if not found:
+            raise FaceQualityError(_NO_FACE, code="no_face")
+        if len(found) > 1:
+            raise FaceQualityError(
+                f"The photo shows {len(found)} faces; exactly one is required here. Crop the photo to "
+                "the one person.", code="multiple_faces")
+        rect, score = found[0]
+        return self.embed_box(rgb, rect, score)
+
+
+_NO_FACE = ("No face was found in the photo. Send a well-lit, frontal photo in which the face is "
+            "clearly visible.")
+
+
+def weights_dir() -> Path:
+    return Path(frm.face_recognition_model_location()).parent
