@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     detector: Literal["hog", "cnn"] = "hog"
     detect_max_side: int = 640  # photos are downscaled to this before detection (speed); landmarks use full res
     min_face_px: int = 40  # smallest face box side accepted, in original pixels
-    min_sharpness: float = 15.0  # variance of the Laplacian on the aligned 150x150 chip
+    min_sharpness: float = 25.0  # variance of the Laplacian on the aligned 150x150 chip
     match_threshold: float = 0.5  # Euclidean distance; calibrate with `facewarden eval pairs`
     workers: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1))
 

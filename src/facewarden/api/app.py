@@ -1,6 +1,5 @@
 """FastAPI application. Every endpoint authenticates, is rate-limited and calls one service use case."""
 
-from __future__ import annotations
 
 import logging
 from datetime import datetime

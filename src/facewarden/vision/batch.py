@@ -18,7 +18,7 @@ class EngineOptions:
     detector: str = "hog"
     detect_max_side: int = 640
     min_face_px: int = 40
-    min_sharpness: float = 15.0
+    min_sharpness: float = 25.0
     max_bytes: int = 10 * 1024 * 1024
     max_pixels: int = 40_000_000
 

@@ -72,7 +72,7 @@ class FaceEngine:
     """Loads the dlib models once. dlib objects are not shared across threads: one lock guards them."""
 
     def __init__(self, *, detector: str = "hog", detect_max_side: int = 640, min_face_px: int = 40,
-                 min_sharpness: float = 15.0) -> None:
+                 min_sharpness: float = 25.0) -> None:
         self.detector_kind = detector
         self.detect_max_side = detect_max_side
         self.min_face_px = min_face_px

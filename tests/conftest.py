@@ -1,0 +1,126 @@
+"""Shared fixtures: the real face models (loaded once), real SQLite and PostgreSQL, the shared face data."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from facewarden.api import create_app
+from facewarden.config import Settings
+from facewarden.service import FaceService, build_service
+from facewarden.service.core import LOCAL_ADMIN
+from facewarden.vision import FaceEngine
+
+REPO = Path(__file__).resolve().parents[1]
+PG_ADMIN_DSN = os.environ.get("FACEWARDEN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+REPORT: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    if REPORT:
+        terminalreporter.section("FaceWarden measurements")
+        for line in REPORT:
+            terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="session")
+def shared_faces() -> Path:
+    root = Path(os.environ.get("FACEWARDEN_SHARED", REPO.parent / "shared")) / "faces"
+    if not (root / "people" / "train").is_dir():
+        pytest.fail(f"The shared face data is missing at {root}. Put the project's shared/ folder beside the "
+                    "repository (or set FACEWARDEN_SHARED); these tests never skip.")
+    return root
+
+
+@pytest.fixture(scope="session")
+def face_engine() -> FaceEngine:
+    return FaceEngine()
+
+
+def _pg_dsn_for(dbname: str) -> str:
+    return PG_ADMIN_DSN.rsplit("/", 1)[0] + "/" + dbname
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    name = f"fw_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg.connect(PG_ADMIN_DSN, autocommit=True)
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_DSN} ({exc}); run `make services`.")
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield _pg_dsn_for(name).replace("postgresql://", "postgresql+psycopg://")
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def make_settings(home: Path, database_url: str | None = None, **overrides: object) -> Settings:
+    return Settings(home=home, database_url=database_url, workers=2, rate_limit_per_minute=10_000, **overrides)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
+    if request.param == "sqlite":
+        return None
+    return request.getfixturevalue("pg_database")
+
+
+@pytest.fixture
+def service(tmp_path: Path, backend: str | None, face_engine: FaceEngine) -> Iterator[FaceService]:
+    svc = build_service(make_settings(tmp_path / "home", backend), create=True, engine_factory=lambda: face_engine)
+    yield svc
+    svc.db.dispose()
+    svc.vault.engine.dispose()
+
+
+class Api:
+    """A TestClient with one API key per role."""
+
+    def __init__(self, service: FaceService) -> None:
+        self.service = service
+        self.client = TestClient(create_app(service))
+        self.keys = {}
+        for role in ("admin", "operator", "verifier"):
+            _, secret = service.create_api_key(LOCAL_ADMIN, name=role, key_roles={role})
+            self.keys[role] = {"Authorization": f"Bearer {secret}"}
+
+    def enrol(self, subject: str, photos: list[Path], *, role: str = "operator", **form: str):  # type: ignore[no-untyped-def]
+        data = {"subject": subject, "purpose": "login", "legal_basis": "consent",
+                "consent_given_at": "2026-11-01T10:00:00Z", "consent_method": "signed form", **form}
+        files = [("images", (p.name, p.read_bytes())) for p in photos]
+        return self.client.post("/v1/subjects", data=data, files=files, headers=self.keys[role])
+
+    def verify(self, subject: str, photo: bytes, *, role: str = "operator"):  # type: ignore[no-untyped-def]
+        return self.client.post(f"/v1/subjects/{subject}/verify", files={"image": ("p.jpg", photo)},
+                                headers=self.keys[role])
+
+    def identify(self, photo: bytes, *, all_faces: bool = False, role: str = "operator"):  # type: ignore[no-untyped-def]
+        return self.client.post("/v1/identify", files={"image": ("p.jpg", photo)},
+                                data={"all_faces": str(all_faces).lower()}, headers=self.keys[role])
+
+
+@pytest.fixture
+def api(service: FaceService) -> Api:
+    return Api(service)
+
+
+@pytest.fixture
+def enrolled_api(api: Api, shared_faces: Path) -> Api:
+    """The five people of people/train enrolled through the API."""
+    for person in sorted((shared_faces / "people" / "train").iterdir()):
+        r = api.enrol(person.name, sorted(person.iterdir()))
+        assert r.status_code == 201, r.text
+    return api
+
+
+def copy_tree(src: Path, dst: Path) -> None:
+    shutil.copytree(src, dst)
