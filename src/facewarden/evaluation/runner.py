@@ -217,7 +217,7 @@ def plot_det(genuine: np.ndarray, impostor: np.ndarray, report: dict[str, Any], 
         f"{report['genuine_pairs']:,} genuine / {report['impostor_pairs']:,} impostor pairs; "
         f"rank-1 {report['rank1']:.2%}", fontsize=10)
     ax.text(0.99, 0.99, f"{report['model']}\nrates of 0 drawn at the axis floor", transform=ax.transAxes,
-            ha="right", va="top", fontsize=7, color="grey")
+            ha="right", va="top", fontsize=7, color="grey", bbox=box)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, format="png")
 

@@ -51,6 +51,10 @@ def decode_image(data: bytes, limits: ImageLimits | None = None) -> np.ndarray:
         raise ImageRejected(
             f"The image has too many pixels (limit {limits.max_pixels}); refusing to decode it.",
             code="too_many_pixels", status=413) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageRejected(
+            f"The image header could not be read ({type(exc).__name__}); the file is truncated or corrupt. "
+            "Send the complete file.", code="corrupt_image") from None
     width, height = img.size
     if width * height > limits.max_pixels or width <= 0 or height <= 0:
         raise ImageRejected(

@@ -1,0 +1,110 @@
+"""Crypto-shredding and key handling against real files and databases."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+
+from facewarden.crypto import LocalKeyFileProvider, TemplateAAD, open_sealed, seal
+from facewarden.crypto.local import KeyFileError
+from facewarden.errors import IntegrityFailure, KeyUnavailable
+from facewarden.service import EnrolRequest, build_service
+from facewarden.service.core import LOCAL_ADMIN
+from facewarden.vision import FaceEngine
+
+from .conftest import make_settings
+
+
+def test_restoring_a_database_copy_taken_before_erasure_does_not_bring_the_face_back(
+        tmp_path: Path, shared_faces: Path, face_engine: FaceEngine) -> None:
+    settings = make_settings(tmp_path / "home")
+    svc = build_service(settings, create=True, engine_factory=lambda: face_engine)
+    photos = [p.read_bytes() for p in sorted((shared_faces / "people" / "train" / "obama").iterdir())]
+    svc.enrol(LOCAL_ADMIN, EnrolRequest("obama", photos, "login", "contract"))
+    assert len(svc.export(LOCAL_ADMIN, "obama")["templates"]) == 2
+    svc.db.dispose()
+    db_file = Path(settings.resolved_database_url.removeprefix("sqlite:///"))
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    for f in db_file.parent.glob(db_file.name + "*"):  # the database and its WAL
+        shutil.copy2(f, backup / f.name)
+
+    svc.erase(LOCAL_ADMIN, "obama")
+    svc.db.dispose()
+    for f in db_file.parent.glob(db_file.name + "*"):
+        f.unlink()
+    for f in backup.iterdir():
+        shutil.copy2(f, db_file.parent / f.name)
+
+    restored = build_service(settings, engine_factory=lambda: face_engine)
+    with pytest.raises(KeyUnavailable):
+        restored.export(LOCAL_ADMIN, "obama")  # the rows are back, the key is not
+    assert restored.refresh_gallery(force=True) == 1 and restored.gallery.size() == 0
+    with pytest.raises(KeyUnavailable):
+        restored.verify(LOCAL_ADMIN, "obama", photos[0])
+
+
+def test_envelope_binds_ciphertext_to_its_row() -> None:
+    key = os.urandom(32)
+    aad = TemplateAAD("t1", "s1", "tpl1", "m@1").encode()
+    blob = seal(key, b"embedding bytes", aad)
+    assert open_sealed(key, blob, aad) == b"embedding bytes"
+    for other in (TemplateAAD("t2", "s1", "tpl1", "m@1"), TemplateAAD("t1", "s2", "tpl1", "m@1"),
+                  TemplateAAD("t1", "s1", "tpl2", "m@1"), TemplateAAD("t1", "s1", "tpl1", "m@2")):
+        with pytest.raises(IntegrityFailure):
+            open_sealed(key, blob, other.encode())
+    with pytest.raises(IntegrityFailure):
+        open_sealed(os.urandom(32), blob, aad)
+    # Field boundaries are length-prefixed: ("ab","c") and ("a","bc") differ.
+    assert TemplateAAD("ab", "c", "x", "y").encode() != TemplateAAD("a", "bc", "x", "y").encode()
+
+
+def test_key_file_is_owner_only_and_refused_when_exposed(tmp_path: Path) -> None:
+    path = tmp_path / "keys" / "kek.json"
+    provider = LocalKeyFileProvider(path, create=True)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    wrapped = provider.wrap(b"k" * 32, b"aad")
+    assert LocalKeyFileProvider(path).unwrap(wrapped, b"aad") == b"k" * 32
+    os.chmod(path, 0o644)
+    with pytest.raises(KeyFileError, match="chmod 600"):
+        LocalKeyFileProvider(path)
+    os.chmod(path, 0o600)
+    with pytest.raises(KeyFileError, match="does not exist"):
+        LocalKeyFileProvider(tmp_path / "missing.json")
+
+
+def test_rotation_keeps_old_wraps_readable_until_retired(tmp_path: Path) -> None:
+    provider = LocalKeyFileProvider(tmp_path / "kek.json", create=True)
+    old = provider.wrap(b"d" * 32, b"a")
+    assert provider.rotate() == 2 and provider.current_version() == 2
+    assert provider.wrap(b"d" * 32, b"a").kek_version == 2
+    assert provider.unwrap(old, b"a") == b"d" * 32
+    with pytest.raises(KeyFileError):
+        provider.retire(2)
+    provider.retire(1)
+    assert provider.versions() == [2]
+    with pytest.raises(KeyFileError, match="retired"):
+        provider.unwrap(old, b"a")
+
+
+def test_vault_backup_from_before_rotation_is_useless_once_the_old_kek_is_retired(
+        tmp_path: Path, shared_faces: Path, face_engine: FaceEngine) -> None:
+    settings = make_settings(tmp_path / "home")
+    svc = build_service(settings, create=True, engine_factory=lambda: face_engine)
+    photo = (shared_faces / "people" / "train" / "biden" / "biden.jpg").read_bytes()
+    svc.enrol(LOCAL_ADMIN, EnrolRequest("biden", [photo], "login", "contract"))
+    vault_file = Path(settings.resolved_vault_url.removeprefix("sqlite:///"))
+    svc.vault.engine.dispose()
+    stale = tmp_path / "vault-backup.db"
+    shutil.copy2(vault_file, stale)
+    svc.rotate_keys(LOCAL_ADMIN, retire_old=True)
+    assert svc.export(LOCAL_ADMIN, "biden")["templates"]
+    svc.vault.engine.dispose()
+    shutil.copy2(stale, vault_file)  # an insider restores the old vault
+    restored = build_service(settings, engine_factory=lambda: face_engine)
+    with pytest.raises(KeyFileError, match="version 1"):
+        restored.export(LOCAL_ADMIN, "biden")

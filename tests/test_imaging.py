@@ -1,0 +1,68 @@
+"""Untrusted image decoding: allow-list, limits, EXIF orientation, odd modes."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from facewarden.imaging import ImageLimits, decode_image
+from facewarden.imaging.decode import ImageRejected
+
+
+def _encode(img: Image.Image, fmt: str) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt)
+    return buf.getvalue()
+
+
+def test_exif_orientation_is_applied(shared_faces: Path) -> None:
+    data = (shared_faces / "spoof" / "image_T1.jpg").read_bytes()
+    stored = Image.open(io.BytesIO(data))
+    assert stored.getexif().get(0x0112) == 6
+    rgb = decode_image(data)
+    assert rgb.shape[:2] == (stored.size[0], stored.size[1])  # rotated: height and width swap
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "GIF", "PPM"])
+def test_allowed_formats_decode_to_rgb(fmt: str) -> None:
+    img = Image.new("L" if fmt == "PPM" else "RGB", (64, 48), 100)
+    rgb = decode_image(_encode(img, fmt))
+    assert rgb.shape == (48, 64, 3) and rgb.dtype.name == "uint8"
+
+
+def test_shared_pgm_gif_and_rgba_png_decode(shared_faces: Path) -> None:
+    assert decode_image((shared_faces / "orl" / "s1" / "1.pgm").read_bytes()).shape == (112, 92, 3)
+    assert decode_image((shared_faces / "yale" / "subject01.happy").read_bytes()).shape == (243, 320, 3)
+    for name in ("32bit.png", "alex-lacamoire.png", "lin-manuel-miranda.png"):
+        assert decode_image((shared_faces / "people" / "misc" / name).read_bytes()).shape[2] == 3
+
+
+@pytest.mark.parametrize("fmt", ["BMP", "TIFF", "ICO"])
+def test_formats_off_the_allow_list_are_refused(fmt: str) -> None:
+    with pytest.raises(ImageRejected) as err:
+        decode_image(_encode(Image.new("RGB", (32, 32)), fmt))
+    assert err.value.code == "unsupported_image" and err.value.status == 415
+
+
+def test_limits_refuse_before_decoding() -> None:
+    with pytest.raises(ImageRejected) as err:
+        decode_image(b"x" * 2000, ImageLimits(max_bytes=1000))
+    assert err.value.status == 413
+    bomb = _encode(Image.new("1", (20000, 20000)), "PNG")  # 400 Mpx in a small file
+    assert len(bomb) < 200_000
+    with pytest.raises(ImageRejected) as err:
+        decode_image(bomb)
+    assert err.value.code == "too_many_pixels"
+
+
+def test_truncated_and_empty_files_are_refused(shared_faces: Path) -> None:
+    data = (shared_faces / "people" / "train" / "obama" / "obama.jpg").read_bytes()
+    with pytest.raises(ImageRejected) as err:
+        decode_image(data[:5000])
+    assert err.value.code == "corrupt_image"
+    with pytest.raises(ImageRejected) as err:
+        decode_image(b"")
+    assert err.value.code == "empty_image"
