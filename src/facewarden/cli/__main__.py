@@ -1,0 +1,3 @@
+from facewarden.cli.main import app
+
+app()
