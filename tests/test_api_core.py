@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 from sqlalchemy import select, update
 
+from facewarden.service.core import LOCAL_ADMIN
 from facewarden.store import Subject, Template
 
 from .conftest import Api
@@ -55,7 +56,8 @@ def test_verifier_role_gets_the_decision_without_a_score(enrolled_api: Api, shar
     assert r.json()["match"] is True and "distance" not in r.json()
     # A device key cannot search the gallery or enrol.
     assert enrolled_api.identify(b"x", role="verifier").status_code == 403
-    assert enrolled_api.enrol("x", [shared_faces / "people" / "test" / "obama1.jpg"], role="verifier").status_code == 403
+    photo = [shared_faces / "people" / "test" / "obama1.jpg"]
+    assert enrolled_api.enrol("x", photo, role="verifier").status_code == 403
 
 
 def test_unknown_face_identifies_as_nobody(enrolled_api: Api, shared_faces: Path) -> None:
@@ -238,16 +240,16 @@ def test_authentication_rate_and_size_limits(api: Api, shared_faces: Path) -> No
                         headers={**api.keys["operator"], "content-type": "application/octet-stream"})
     assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
     # A revoked key stops working at once.
-    key_id, secret = api.service.create_api_key(
-        __import__("facewarden.service.core", fromlist=["LOCAL_ADMIN"]).LOCAL_ADMIN, name="t", key_roles={"operator"})
+    key_id, secret = api.service.create_api_key(LOCAL_ADMIN, name="t", key_roles={"operator"})
     assert api.client.get("/v1/subjects", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
     assert api.client.delete(f"/v1/api-keys/{key_id}", headers=api.keys["admin"]).status_code == 200
     assert api.client.get("/v1/subjects", headers={"Authorization": f"Bearer {secret}"}).status_code == 401
 
 
 def test_rate_limit_per_api_key(api: Api) -> None:
-    from facewarden.api import create_app
     from fastapi.testclient import TestClient
+
+    from facewarden.api import create_app
 
     api.service.settings.rate_limit_per_minute = 8
     client = TestClient(create_app(api.service))
@@ -267,7 +269,8 @@ def test_key_rotation_rewraps_data_keys_and_retires_the_old_version(enrolled_api
     assert svc.vault.versions_in_use() == {2: 5} and svc.vault.kek.versions() == [2]
     with svc.db.session() as s:
         assert dict(s.execute(select(Template.id, Template.ciphertext)).all()) == before  # not re-encrypted
-    assert enrolled_api.verify("obama", (shared_faces / "people" / "test" / "obama1.jpg").read_bytes()).json()["match"]
+    probe = (shared_faces / "people" / "test" / "obama1.jpg").read_bytes()
+    assert enrolled_api.verify("obama", probe).json()["match"]
     # Operators cannot rotate keys.
     assert enrolled_api.client.post("/v1/keys/rotate", json={}, headers=enrolled_api.keys["operator"]).status_code == 403
 
@@ -276,3 +279,18 @@ def test_openapi_docs_are_served(api: Api) -> None:
     spec = api.client.get("/openapi.json").json()
     assert "/v1/subjects/{subject}/verify" in spec["paths"] and "/v1/identify" in spec["paths"]
     assert api.client.get("/docs").status_code == 200
+
+
+def test_passcode_guessing_locks_until_an_administrator_resets_it(api: Api, shared_faces: Path) -> None:
+    api.enrol("obama", [shared_faces / "people" / "train" / "obama" / "obama.jpg"], passcode="correct-horse")
+    unlock = "/v1/subjects/obama/unlock"
+    for _ in range(10):
+        r = api.client.post(unlock, json={"passcode": "guess-000"}, headers=api.keys["verifier"])
+        assert r.status_code == 401
+    r = api.client.post(unlock, json={"passcode": "correct-horse"}, headers=api.keys["verifier"])
+    assert r.status_code == 423 and r.json()["error"]["code"] == "passcode_locked"
+    assert api.client.put("/v1/subjects/obama/passcode", json={"passcode": "new-pass-1"},
+                          headers=api.keys["operator"]).status_code == 403
+    assert api.client.put("/v1/subjects/obama/passcode", json={"passcode": "new-pass-1"},
+                          headers=api.keys["admin"]).status_code == 200
+    assert api.client.post(unlock, json={"passcode": "new-pass-1"}, headers=api.keys["verifier"]).status_code == 200

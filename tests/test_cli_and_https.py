@@ -75,7 +75,7 @@ def _free_port() -> int:
 def test_serve_speaks_https_only_with_its_generated_certificate(cli_env: dict[str, str], shared_faces: Path) -> None:
     key = _run(["init"], cli_env).stdout.strip().splitlines()[-1]
     port = _free_port()
-    proc = subprocess.Popen(FACEWARDEN + ["serve", "--port", str(port)], env=cli_env,
+    proc = subprocess.Popen([*FACEWARDEN, "serve", "--port", str(port)], env=cli_env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     cert = Path(cli_env["FACEWARDEN_HOME"]) / "tls" / "cert.pem"
     ctx = ssl.create_default_context(cafile=str(cert))
@@ -90,7 +90,8 @@ def test_serve_speaks_https_only_with_its_generated_certificate(cli_env: dict[st
         else:
             pytest.fail("the server did not come up")
         with httpx.Client(base_url=base, verify=ctx, headers={"Authorization": f"Bearer {key}"}) as c:
-            photos = [("images", (p.name, p.read_bytes())) for p in (shared_faces / "people" / "train" / "obama").iterdir()]
+            train = shared_faces / "people" / "train" / "obama"
+            photos = [("images", (p.name, p.read_bytes())) for p in train.iterdir()]
             r = c.post("/v1/subjects", data={"subject": "obama", "purpose": "login", "legal_basis": "contract"},
                        files=photos)
             assert r.status_code == 201, r.text

@@ -43,6 +43,7 @@ log = logging.getLogger("facewarden.service")
 
 LEGAL_BASES = frozenset({"consent", "contract", "law", "vital-interest", "public-task"})
 DEFAULT_TENANT = "default"
+PASSCODE_ATTEMPTS = 10  # wrong passcodes before only an administrator can reset it
 _hasher = PasswordHasher()  # Argon2id with argon2-cffi's RFC 9106 low-memory profile
 
 
@@ -224,7 +225,7 @@ class FaceService:
                 consent_given_at=req.consent_given_at, consent_method=req.consent_method,
                 consent_text=req.consent_text, expires_at=req.expires_at,
                 passcode_hash=_hasher.hash(req.passcode) if req.passcode else None,
-                failed_attempts=0, created_at=now, updated_at=now)
+                failed_attempts=0, passcode_failures=0, created_at=now, updated_at=now)
             s.add(subject)
             dek = self.vault.create(self._key_id(actor.tenant_id, subject.id))
             model = self.engine.model
@@ -311,15 +312,26 @@ class FaceService:
             if subject.passcode_hash is None:
                 raise Forbidden("This subject has no passcode; an administrator must set one after checking "
                                 "the person's identity.", code="no_passcode")
+            if subject.passcode_failures >= PASSCODE_ATTEMPTS:
+                raise Locked(f"The passcode was wrong {PASSCODE_ATTEMPTS} times; an administrator must set a new "
+                             "one after checking the person's identity.", code="passcode_locked")
             try:
                 _hasher.verify(subject.passcode_hash, passcode)
+                correct = True
             except VerificationError:
-                raise Unauthorized("The passcode is wrong.", code="wrong_passcode") from None
-            if _hasher.check_needs_rehash(subject.passcode_hash):
-                subject.passcode_hash = _hasher.hash(passcode)
-            subject.failed_attempts = 0
-            subject.locked_at = None
+                correct = False
+            if correct:
+                if _hasher.check_needs_rehash(subject.passcode_hash):
+                    subject.passcode_hash = _hasher.hash(passcode)
+                subject.failed_attempts = 0
+                subject.passcode_failures = 0
+                subject.locked_at = None
+            else:
+                subject.passcode_failures += 1  # committed with this unit of work; the refusal follows it
             subject.updated_at = _now()
+            left = max(0, PASSCODE_ATTEMPTS - subject.passcode_failures)
+        if not correct:
+            raise Unauthorized(f"The passcode is wrong ({left} tries left).", code="wrong_passcode")
 
     def set_passcode(self, actor: Actor, external_id: str, passcode: str) -> None:
         actor.require(roles.ADMIN)
@@ -328,6 +340,7 @@ class FaceService:
         with self.db.session() as s:
             subject = self._subject(s, actor, external_id, for_update=True)
             subject.passcode_hash = _hasher.hash(passcode)
+            subject.passcode_failures = 0
             subject.updated_at = _now()
 
     # -- identify (1:N) --------------------------------------------------------------------

@@ -55,6 +55,7 @@ class Subject(Base):
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     passcode_hash: Mapped[str | None] = mapped_column(String(200))  # Argon2id
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    passcode_failures: Mapped[int] = mapped_column(Integer, default=0)
     locked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -61,6 +61,7 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("passcode_hash", sa.String(length=200), nullable=True),
         sa.Column("failed_attempts", sa.Integer(), nullable=False),
+        sa.Column("passcode_failures", sa.Integer(), nullable=False, server_default="0"),
         sa.Column("locked_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
