@@ -19,7 +19,6 @@ from sqlalchemy import (
     Table,
     create_engine,
     delete,
-    event,
     func,
     insert,
     select,
@@ -29,6 +28,7 @@ from sqlalchemy.engine import Engine
 
 from facewarden.crypto.kek import KeyEncryptionKeyProvider, WrappedKey
 from facewarden.errors import KeyUnavailable
+from facewarden.store.db import make_sqlite_engine
 
 DATA_KEY_BYTES = 32
 
@@ -51,20 +51,10 @@ def _aad(key_id: str) -> bytes:
 
 def make_vault_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
-        path = url.removeprefix("sqlite:///")
-        os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
-        if not os.path.exists(path):
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-    engine = create_engine(url, future=True)
-    if engine.dialect.name == "sqlite":
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
-            cur = dbapi_conn.cursor()
-            # Overwrite deleted key material on disk; no WAL, so no stale copy lingers in a side file.
-            cur.execute("PRAGMA secure_delete=ON")
-            cur.execute("PRAGMA journal_mode=DELETE")
-            cur.execute("PRAGMA busy_timeout=5000")
-            cur.close()
+        # Overwrite deleted key material on disk; no WAL, so no stale copy lingers in a side file.
+        engine = make_sqlite_engine(url, ["secure_delete=ON", "journal_mode=DELETE", "busy_timeout=5000"])
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
     vault_metadata.create_all(engine)
     return engine
 

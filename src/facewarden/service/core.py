@@ -279,7 +279,12 @@ class FaceService:
         with self.db.session() as s:
             subject = self._subject(s, actor, external_id, for_update=True)
             self._check_usable(subject)
-            stored = self._decrypt_templates(subject)
+            # Embeddings of different models are not comparable: only this model's templates count.
+            model = self.engine.model.version
+            stored = [(t, v) for t, v in self._decrypt_templates(subject) if t.model_version == model]
+            if not stored:
+                raise Conflict(f"The templates of '{external_id}' were made by another face model; re-enrol the "
+                               "subject with the current model.", code="model_mismatch")
             distance = float(min(np.linalg.norm(vec - probe.embedding) for _, vec in stored))
             match = distance <= self.settings.match_threshold
             if match:
@@ -358,6 +363,8 @@ class FaceService:
                     continue
                 try:
                     for t, vec in self._decrypt_templates(subject):
+                        if t.model_version != self.engine.model.version:
+                            continue
                         entries.append(GalleryEntry(subject.tenant_id, subject.id, t.id, subject.purpose, vec))
                 except FaceWardenError as exc:
                     skipped += 1

@@ -16,30 +16,30 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def _prepare_sqlite_file(url: str) -> None:
+def make_sqlite_engine(url: str, pragmas: list[str]) -> Engine:
+    """A SQLite engine whose file is created owner-only (0600, folder 0700), with pragmas on every connection."""
     path = url.removeprefix("sqlite:///")
     if path and path != ":memory:":
         os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
         if not os.path.exists(path):
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        cur = dbapi_conn.cursor()
+        for pragma in pragmas:
+            cur.execute(f"PRAGMA {pragma}")
+        cur.close()
+
+    return engine
 
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
-        _prepare_sqlite_file(url)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            # Deleted rows (erased subjects' ciphertext) are overwritten, not left in free pages.
-            cur.execute("PRAGMA secure_delete=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.close()
-
-        return engine
+        # secure_delete: deleted rows (erased subjects' ciphertext) are overwritten, not left in free pages.
+        return make_sqlite_engine(url, ["journal_mode=WAL", "foreign_keys=ON", "secure_delete=ON",
+                                        "busy_timeout=30000"])
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
 
 
