@@ -34,6 +34,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/python bench/bench_enrol.py
+	$(BIN)/python bench/bench_latency.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

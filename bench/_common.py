@@ -97,3 +97,43 @@ def emit(result: dict[str, Any]) -> None:
     json.dump(result, sys.stdout, indent=2)
     sys.stdout.write("\n")
     sys.stdout.flush()
+
+
+class CpuMeter:
+    """Who used the CPUs during a timed section: this process and its reaped children, everybody else, steal.
+
+    Reads /proc/stat (Linux). Pool workers count as ours once they have exited and been waited for, so
+    stop the meter after the pool is shut down; a long-lived child (the server) is named in extra_pids.
+    """
+
+    def __init__(self, extra_pids: tuple[int, ...] = ()) -> None:
+        """extra_pids: live processes of ours that are not reaped before stop() (a server, say)."""
+        self.extra_pids = extra_pids
+        self._start = self._snap()
+
+    def _snap(self) -> tuple[float, float, float, float]:
+        t = os.times()
+        own = t.user + t.system + t.children_user + t.children_system
+        hz = os.sysconf("SC_CLK_TCK")
+        for pid in self.extra_pids:
+            try:  # utime, stime: fields 14 and 15 of /proc/PID/stat (after the parenthesised name)
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                own += (int(fields[11]) + int(fields[12])) / hz
+            except (OSError, ValueError, IndexError):
+                pass
+        try:
+            vals = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        except (OSError, ValueError):
+            vals = [0] * 8
+        idle, steal = vals[3] + vals[4], vals[7]
+        busy = (sum(vals) - idle - steal) / hz
+        return time.perf_counter(), own, busy, steal / hz
+
+    def stop(self) -> dict[str, float]:
+        w0, own0, busy0, steal0 = self._start
+        w1, own1, busy1, steal1 = self._snap()
+        wall = max(w1 - w0, 1e-9)
+        own = own1 - own0
+        return {"wall_s": round(wall, 3), "own_cores": round(own / wall, 2),
+                "other_processes_cores": round(max(0.0, (busy1 - busy0) - own) / wall, 2),
+                "steal_cores": round((steal1 - steal0) / wall, 2)}
