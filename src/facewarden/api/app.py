@@ -16,7 +16,6 @@ from facewarden import __version__
 from facewarden.api.limits import BodySizeLimit, RateLimiter
 from facewarden.errors import FaceWardenError, InvalidInput
 from facewarden.service import Actor, EnrolRequest, FaceService
-from facewarden.service import roles as R
 
 log = logging.getLogger("facewarden.api")
 
@@ -130,7 +129,7 @@ def create_app(service: FaceService) -> FastAPI:
         result = await run_in_threadpool(service.verify, who, subject, photo)
         body: dict[str, Any] = {"subject": subject, "match": result.match,
                                 "attempts_left": result.attempts_left, "locked": result.locked}
-        if R.OPERATOR in who.roles:  # devices and apps get the decision only
+        if result.distance is not None:  # the service withholds scores from devices and apps
             body.update(distance=round(result.distance, 4), threshold=result.threshold)
         return body
 

@@ -169,7 +169,7 @@ def verify(subject: str, photo: Path) -> None:
     except FaceWardenError as exc:
         _fail(exc)
         return
-    _print({"subject": subject, "match": r.match, "distance": round(r.distance, 4), "threshold": r.threshold,
+    _print({"subject": subject, "match": r.match, "distance": round(r.distance or 0.0, 4), "threshold": r.threshold,
             "attempts_left": r.attempts_left, "locked": r.locked})
     raise typer.Exit(0 if r.match else 1)
 

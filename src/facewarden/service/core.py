@@ -97,7 +97,7 @@ class EnrolRequest:
 class VerifyResult:
     subject: str
     match: bool
-    distance: float
+    distance: float | None  # None unless the caller is an operator: devices get the decision only
     threshold: float
     attempts_left: int
     locked: bool
@@ -297,7 +297,8 @@ class FaceService:
             subject.updated_at = _now()
             left = max(0, self.settings.lockout_attempts - subject.failed_attempts)
             locked = subject.locked_at is not None
-        return VerifyResult(external_id, match, distance, self.settings.match_threshold, left, locked)
+        shown = distance if roles.OPERATOR in actor.roles else None
+        return VerifyResult(external_id, match, shown, self.settings.match_threshold, left, locked)
 
     def _check_usable(self, subject: Subject) -> None:
         if subject.locked_at is not None:
