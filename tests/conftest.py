@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -68,7 +67,7 @@ def make_settings(home: Path, database_url: str | None = None, **overrides: obje
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
+def backend(request: pytest.FixtureRequest) -> str | None:
     if request.param == "sqlite":
         return None
     return request.getfixturevalue("pg_database")
@@ -121,6 +120,3 @@ def enrolled_api(api: Api, shared_faces: Path) -> Api:
         assert r.status_code == 201, r.text
     return api
 
-
-def copy_tree(src: Path, dst: Path) -> None:
-    shutil.copytree(src, dst)

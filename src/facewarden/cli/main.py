@@ -133,8 +133,7 @@ def enroll(
         jobs = {d.name: sorted(p for p in d.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
                 for d in sorted(folder.iterdir()) if d.is_dir()}
     paths = [p for ps in jobs.values() for p in ps]
-    opts = EngineOptions(s.detector, s.detect_max_side, s.min_face_px, s.min_sharpness,
-                         s.max_upload_bytes, s.max_image_pixels)
+    opts = EngineOptions.from_settings(s)
     faces: dict[Path, Any] = {}
     failed: list[dict[str, str]] = []
     with tqdm(total=len(paths), desc="embedding", unit="photo", file=sys.stderr, disable=len(paths) < 2) as bar:
@@ -288,8 +287,7 @@ def eval_pairs(
     from facewarden.vision.batch import EngineOptions
 
     s = Settings()
-    opts = EngineOptions(s.detector, s.detect_max_side, s.min_face_px, s.min_sharpness,
-                         s.max_upload_bytes, s.max_image_pixels)
+    opts = EngineOptions.from_settings(s)
     det_png = det or json_out.with_suffix(".png")
     result = evaluate_dataset(dataset_dir, threshold=s.match_threshold, opts=opts, workers=workers or s.workers,
                               layout=layout, whole_image_fallback=whole_image_fallback, det_png=det_png)

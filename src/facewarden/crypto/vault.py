@@ -83,11 +83,6 @@ class DataKeyVault:
                 "can no longer be decrypted. Enrol the person again if they consent.")
         return self.kek.unwrap(WrappedKey(row.kek_version, row.wrapped), _aad(key_id))
 
-    def get_or_create(self, key_id: str) -> bytes:
-        with self.engine.connect() as conn:
-            exists = conn.execute(select(data_keys.c.key_id).where(data_keys.c.key_id == key_id)).first()
-        return self.get(key_id) if exists else self.create(key_id)
-
     def destroy(self, key_id: str) -> bool:
         with self.engine.begin() as conn:
             return conn.execute(delete(data_keys).where(data_keys.c.key_id == key_id)).rowcount > 0

@@ -38,6 +38,7 @@ from facewarden.imaging import ImageLimits, decode_image
 from facewarden.service import roles
 from facewarden.store import ApiKey, Database, ServiceState, Subject, Template, Tenant
 from facewarden.vision import DetectedFace, FaceEngine
+from facewarden.vision.batch import EngineOptions
 
 log = logging.getLogger("facewarden.service")
 
@@ -123,9 +124,7 @@ class FaceService:
         self.db = db
         self.vault = vault
         self.gallery = InMemoryGallery()
-        self._engine_factory = engine_factory or (lambda: FaceEngine(
-            detector=settings.detector, detect_max_side=settings.detect_max_side,
-            min_face_px=settings.min_face_px, min_sharpness=settings.min_sharpness))
+        self._engine_factory = engine_factory or EngineOptions.from_settings(settings).engine
         self.limits = ImageLimits(settings.max_upload_bytes, settings.max_image_pixels)
 
     @cached_property

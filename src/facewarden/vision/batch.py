@@ -8,6 +8,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from facewarden.config import Settings
 from facewarden.errors import FaceWardenError
 from facewarden.imaging import ImageLimits, decode_image
 from facewarden.vision.engine import DetectedFace, FaceEngine
@@ -21,6 +22,15 @@ class EngineOptions:
     min_sharpness: float = 25.0
     max_bytes: int = 10 * 1024 * 1024
     max_pixels: int = 40_000_000
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> EngineOptions:
+        return cls(s.detector, s.detect_max_side, s.min_face_px, s.min_sharpness, s.max_upload_bytes,
+                   s.max_image_pixels)
+
+    def engine(self) -> FaceEngine:
+        return FaceEngine(detector=self.detector, detect_max_side=self.detect_max_side,
+                          min_face_px=self.min_face_px, min_sharpness=self.min_sharpness)
 
 
 @dataclass(frozen=True)
@@ -38,8 +48,7 @@ _opts: EngineOptions | None = None
 def _init(opts: EngineOptions) -> None:
     global _engine, _opts
     _opts = opts
-    _engine = FaceEngine(detector=opts.detector, detect_max_side=opts.detect_max_side,
-                         min_face_px=opts.min_face_px, min_sharpness=opts.min_sharpness)
+    _engine = opts.engine()
 
 
 def _embed_one(args: tuple[Path, bool]) -> BatchResult:

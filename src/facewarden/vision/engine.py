@@ -10,7 +10,6 @@ import hashlib
 import threading
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 import dlib
 import face_recognition_models as frm
@@ -158,6 +157,3 @@ class FaceEngine:
 _NO_FACE = ("No face was found in the photo. Send a well-lit, frontal photo in which the face is "
             "clearly visible.")
 
-
-def weights_dir() -> Path:
-    return Path(frm.face_recognition_model_location()).parent
