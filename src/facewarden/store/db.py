@@ -16,8 +16,12 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def make_sqlite_engine(url: str, pragmas: list[str]) -> Engine:
-    """A SQLite engine whose file is created owner-only (0600, folder 0700), with pragmas on every connection."""
+def make_sqlite_engine(url: str, pragmas: list[str], *, begin: str | None = None) -> Engine:
+    """A SQLite engine whose file is created owner-only (0600, folder 0700), with pragmas on every connection.
+
+    `begin="IMMEDIATE"` takes the write lock when a transaction starts: a deferred transaction that reads
+    and then writes fails at once under WAL when another writer got in between, instead of waiting.
+    A connection run with the execution option `sqlite_begin` overrides it (read-only units of work)."""
     path = url.removeprefix("sqlite:///")
     if path and path != ":memory:":
         os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
@@ -31,6 +35,13 @@ def make_sqlite_engine(url: str, pragmas: list[str]) -> Engine:
         for pragma in pragmas:
             cur.execute(f"PRAGMA {pragma}")
         cur.close()
+        if begin:
+            dbapi_conn.isolation_level = None  # SQLAlchemy's begin hook below issues BEGIN itself
+
+    if begin:
+        @event.listens_for(engine, "begin")
+        def _begin(conn):  # type: ignore[no-untyped-def]
+            conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get('sqlite_begin', begin)}")
 
     return engine
 
@@ -39,7 +50,7 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
         # secure_delete: deleted rows (erased subjects' ciphertext) are overwritten, not left in free pages.
         return make_sqlite_engine(url, ["journal_mode=WAL", "foreign_keys=ON", "secure_delete=ON",
-                                        "busy_timeout=30000"])
+                                        "busy_timeout=30000"], begin="IMMEDIATE")
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
 
 
@@ -48,6 +59,8 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(self.engine.execution_options(sqlite_begin="DEFERRED"),
+                                           expire_on_commit=False)
 
     def upgrade(self) -> None:
         cfg = Config()
@@ -58,10 +71,15 @@ class Database:
             command.upgrade(cfg, "head")
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A unit of work: commits on success, rolls back on any error."""
-        with self._sessions() as s, s.begin():
-            yield s
+    def session(self, *, readonly: bool = False) -> Iterator[Session]:
+        """A unit of work: commits on success, rolls back on any error. Callables put in
+        `s.info["after_commit"]` run once the commit has succeeded. `readonly` units of work do not take
+        SQLite's write lock up front (they must not write)."""
+        with (self._read_sessions if readonly else self._sessions)() as s:
+            with s.begin():
+                yield s
+            for callback in s.info.pop("after_commit", []):
+                callback()
 
     def dispose(self) -> None:
         self.engine.dispose()

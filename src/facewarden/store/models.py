@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     DateTime,
     Float,
     ForeignKey,
@@ -84,3 +85,46 @@ class ServiceState(Base):
     __tablename__ = "service_state"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     gallery_generation: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AuditEntry(Base):
+    """One leaf of the audit Merkle log. Identifiers only: no image, embedding, score or external id.
+
+    `leaf_hash` is the RFC 6962 leaf hash of the entry's canonical form; `receipt` is the log's Ed25519
+    signature over (log id, seq, leaf hash), so a row rewritten without the signing key is named exactly.
+    """
+
+    __tablename__ = "audit_entries"
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[str] = mapped_column(String(32), index=True)  # ISO 8601 UTC, microseconds: sorts as text
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    actor: Mapped[str] = mapped_column(String(200), index=True)
+    operation: Mapped[str] = mapped_column(String(40), index=True)
+    subject_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    case_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    purpose: Mapped[str | None] = mapped_column(String(64))
+    legal_basis: Mapped[str | None] = mapped_column(String(32))
+    outcome: Mapped[str] = mapped_column(String(64))
+    details: Mapped[str] = mapped_column(Text)  # canonical JSON, identifiers and counts only
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    receipt: Mapped[bytes] = mapped_column(LargeBinary(64))
+
+
+class AuditTreeHead(Base):
+    """Signed tree heads (size, root, time). Copies also go to the witnesses, outside this database."""
+
+    __tablename__ = "audit_tree_heads"
+    tree_size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    timestamp_ms: Mapped[int] = mapped_column(BigInteger)
+    root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    signature: Mapped[bytes] = mapped_column(LargeBinary(64))
+
+
+class AuditState(Base):
+    """Single row: the log size and its compact range (roots of the perfect subtrees), updated with every
+    append under a row lock, so appends serialise and the root of any size is O(log n) away."""
+
+    __tablename__ = "audit_state"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    frontier: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
