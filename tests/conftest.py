@@ -88,7 +88,7 @@ class Api:
         self.service = service
         self.client = TestClient(create_app(service))
         self.keys = {}
-        for role in ("admin", "operator", "verifier"):
+        for role in ("admin", "operator", "verifier", "auditor"):
             _, secret = service.create_api_key(LOCAL_ADMIN, name=role, key_roles={role})
             self.keys[role] = {"Authorization": f"Bearer {secret}"}
 

@@ -51,6 +51,14 @@ class Settings(BaseSettings):
     lockout_attempts: int = 5
     keep_raw_images: bool = False
 
+    # Audit log: Ed25519 signing key kept apart from the database; witnesses get every signed tree head.
+    audit_signing_key: Path | None = None
+    # Files or https:// URLs of `facewarden witness serve`. None: a file in the home (point it elsewhere in
+    # production: a witness on the same disk as the database does not stop someone who owns that disk).
+    audit_witnesses: list[str] | None = None
+    audit_witness_ca: str | None = None  # CA bundle for https witnesses with private certificates
+    audit_sign_interval_s: float = 10.0  # how often `serve` signs and publishes a new tree head
+
     host: str = "127.0.0.1"
     port: int = 8443
     tls: bool = True
@@ -66,6 +74,16 @@ class Settings(BaseSettings):
     @property
     def resolved_key_file(self) -> Path:
         return self.key_file or (self.home / "keys" / "kek.json")
+
+    @property
+    def resolved_audit_signing_key(self) -> Path:
+        return self.audit_signing_key or (self.home / "keys" / "audit-signing.pem")
+
+    @property
+    def resolved_audit_witnesses(self) -> list[str]:
+        if self.audit_witnesses is None:
+            return [str(self.home / "witness" / "tree-heads.jsonl")]
+        return self.audit_witnesses
 
     @property
     def tls_dir(self) -> Path:

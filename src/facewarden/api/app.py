@@ -13,6 +13,7 @@ from starlette import formparsers
 from starlette.concurrency import run_in_threadpool
 
 from facewarden import __version__
+from facewarden.api.audit_routes import audit_router
 from facewarden.api.limits import BodySizeLimit, RateLimiter
 from facewarden.errors import FaceWardenError, InvalidInput
 from facewarden.service import Actor, EnrolRequest, FaceService
@@ -77,10 +78,11 @@ def create_app(service: FaceService) -> FastAPI:
         client = request.client.host if request.client else "unknown"
         try:
             who = service.authenticate(secret)
-        except FaceWardenError:
+        except FaceWardenError as exc:
             if (wait := auth_failures.check(f"ip:{client}")) > 0:
                 raise FaceWardenError(f"Too many failed authentications; retry in {wait:.0f} s.",
                                       code="rate_limited", status=429) from None
+            service.record_login_failure(client, exc.code)  # bounded by the limit above
             raise
         if (wait := limiter.check(who.principal)) > 0:
             raise FaceWardenError(f"Rate limit of {settings.rate_limit_per_minute} requests/minute exceeded; "
@@ -181,4 +183,5 @@ def create_app(service: FaceService) -> FastAPI:
         service.revoke_api_key(who, key_id)
         return {"id": key_id, "revoked": True}
 
+    app.include_router(audit_router(service, Depends(actor), ERRORS))
     return app

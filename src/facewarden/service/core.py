@@ -7,8 +7,9 @@ import logging
 import os
 import secrets
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
@@ -19,6 +20,7 @@ from argon2.exceptions import VerificationError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from facewarden.audit import AuditEvent, AuditLog, AuditQuery, LogSigner, make_witness
 from facewarden.config import Settings
 from facewarden.crypto.envelope import TemplateAAD, open_sealed, seal
 from facewarden.crypto.kek import KeyEncryptionKeyProvider
@@ -118,11 +120,12 @@ class IdentifiedFace:
 
 
 class FaceService:
-    def __init__(self, settings: Settings, db: Database, vault: DataKeyVault,
+    def __init__(self, settings: Settings, db: Database, vault: DataKeyVault, audit: AuditLog,
                  engine_factory: Callable[[], FaceEngine] | None = None) -> None:
         self.settings = settings
         self.db = db
         self.vault = vault
+        self.audit = audit
         self.gallery = InMemoryGallery()
         self._engine_factory = engine_factory or EngineOptions.from_settings(settings).engine
         self.limits = ImageLimits(settings.max_upload_bytes, settings.max_image_pixels)
@@ -131,6 +134,26 @@ class FaceService:
     def engine(self) -> FaceEngine:
         """Loaded on first use: key and admin commands never pay for the models."""
         return self._engine_factory()
+
+    # -- audit -----------------------------------------------------------------------------
+    @contextmanager
+    def _audited(self, actor: Actor, operation: str, *allowed_roles: str, **fields: Any) -> Iterator[AuditEvent]:
+        """Run a use case under an audit event. The use case appends it inside its own transaction
+        (`self.audit.append(s, event)`); if the use case is refused instead, the refusal is recorded alone.
+        Errors that are not refusals roll everything back and leave no entry: nothing happened."""
+        event = AuditEvent(actor.tenant_id, actor.principal, operation, **fields)
+        try:
+            if allowed_roles:
+                actor.require(*allowed_roles)
+            yield event
+        except FaceWardenError as exc:
+            if not event.committed:
+                event.outcome = exc.code
+                self.audit.record(event)
+            raise
+
+    def record_login_failure(self, client: str, reason: str) -> None:
+        self.audit.record(AuditEvent("-", f"anonymous@{client}", "login", outcome=reason))
 
     # -- tenants and API keys --------------------------------------------------------------
     def ensure_tenant(self, tenant_id: str = DEFAULT_TENANT, name: str | None = None) -> None:
@@ -141,34 +164,37 @@ class FaceService:
     def create_api_key(self, actor: Actor, *, name: str, key_roles: set[str],
                        tenant_id: str | None = None) -> tuple[str, str]:
         """Return (key id, secret). The secret is shown once; only its SHA-256 is stored."""
-        actor.require(roles.ADMIN)
-        unknown = key_roles - roles.ALL_ROLES
-        if unknown or not key_roles:
-            raise InvalidInput(f"Unknown or missing roles {sorted(unknown)}; use {sorted(roles.ALL_ROLES)}.")
-        tenant = tenant_id or actor.tenant_id
-        if tenant != actor.tenant_id and actor.principal != "local-admin":
-            raise Forbidden("An API key can only be created for your own tenant.")
-        self.ensure_tenant(tenant)
-        key_id = str(uuid.uuid4())
-        secret = "fw_" + secrets.token_urlsafe(32)
-        with self.db.session() as s:
-            s.add(ApiKey(id=key_id, tenant_id=tenant, name=name, roles=",".join(sorted(key_roles)),
-                         key_hash=hashlib.sha256(secret.encode()).hexdigest(), created_at=_now()))
+        with self._audited(actor, "api_key_create", roles.ADMIN) as event:
+            unknown = key_roles - roles.ALL_ROLES
+            if unknown or not key_roles:
+                raise InvalidInput(f"Unknown or missing roles {sorted(unknown)}; use {sorted(roles.ALL_ROLES)}.")
+            tenant = tenant_id or actor.tenant_id
+            if tenant != actor.tenant_id and actor.principal != "local-admin":
+                raise Forbidden("An API key can only be created for your own tenant.")
+            self.ensure_tenant(tenant)
+            key_id = str(uuid.uuid4())
+            secret = "fw_" + secrets.token_urlsafe(32)
+            event.details = {"key_id": key_id, "roles": sorted(key_roles), "for_tenant": tenant}
+            with self.db.session() as s:
+                s.add(ApiKey(id=key_id, tenant_id=tenant, name=name, roles=",".join(sorted(key_roles)),
+                             key_hash=hashlib.sha256(secret.encode()).hexdigest(), created_at=_now()))
+                self.audit.append(s, event)
         return key_id, secret
 
     def revoke_api_key(self, actor: Actor, key_id: str) -> None:
-        actor.require(roles.ADMIN)
-        with self.db.session() as s:
+        with self._audited(actor, "api_key_revoke", roles.ADMIN, details={"key_id": key_id}) as event, \
+                self.db.session() as s:
             key = s.get(ApiKey, key_id)
             if key is None or key.tenant_id != actor.tenant_id:
                 raise NotFound("No such API key in your tenant.")
             key.revoked_at = _now()
+            self.audit.append(s, event)
 
     def authenticate(self, secret: str | None) -> Actor:
         if not secret:
             raise Unauthorized("Send your API key in the Authorization header: `Bearer fw_...`.")
         digest = hashlib.sha256(secret.encode()).hexdigest()
-        with self.db.session() as s:
+        with self.db.session(readonly=True) as s:
             key = s.scalars(select(ApiKey).where(ApiKey.key_hash == digest)).first()
             if key is None or key.revoked_at is not None:
                 raise Unauthorized("The API key is unknown or revoked. Ask an administrator for a new one.")
@@ -207,10 +233,15 @@ class FaceService:
     def enrol(self, actor: Actor, req: EnrolRequest,
               faces: list[DetectedFace] | None = None) -> dict[str, Any]:
         """Enrol a subject. `faces` lets bulk enrolment pass embeddings computed in parallel."""
-        actor.require(roles.OPERATOR)
-        self._validate_enrolment(req, faces)
-        if faces is None:
-            faces = [self._probe(img) for img in req.images]
+        with self._audited(actor, "enrol", roles.OPERATOR, purpose=req.purpose or None,
+                           legal_basis=req.legal_basis or None) as event:
+            self._validate_enrolment(req, faces)
+            if faces is None:
+                faces = [self._probe(img) for img in req.images]
+            return self._store_enrolment(actor, req, faces, event)
+
+    def _store_enrolment(self, actor: Actor, req: EnrolRequest, faces: list[DetectedFace],
+                         event: AuditEvent) -> dict[str, Any]:
         now = _now()
         with self.db.session() as s:
             exists = s.scalars(select(Subject.id).where(
@@ -238,8 +269,14 @@ class FaceService:
                                quality=face.sharpness, created_at=now))
                 entries.append(GalleryEntry(actor.tenant_id, subject.id, tid, req.purpose, face.embedding))
             self._bump_generation(s)
+            event.subject_id = subject.id
+            event.outcome = "enrolled"
+            event.details = {"templates": len(faces), "model": model.version,
+                             "consent_method": req.consent_method, "expires_at": req.expires_at.isoformat()
+                             if req.expires_at else None, "passcode": req.passcode is not None}
             try:
                 s.flush()
+                self.audit.append(s, event)
             except Exception:
                 self.vault.destroy(self._key_id(actor.tenant_id, subject.id))
                 raise
@@ -270,9 +307,13 @@ class FaceService:
 
     # -- verify (1:1) ----------------------------------------------------------------------
     def verify(self, actor: Actor, external_id: str, image: bytes) -> VerifyResult:
-        actor.require(roles.OPERATOR, roles.VERIFIER)
-        with self.db.session() as s:
+        with self._audited(actor, "verify", roles.OPERATOR, roles.VERIFIER) as event:
+            return self._verify(actor, external_id, image, event)
+
+    def _verify(self, actor: Actor, external_id: str, image: bytes, event: AuditEvent) -> VerifyResult:
+        with self.db.session(readonly=True) as s:
             subject = self._subject(s, actor, external_id)
+            self._describe(event, subject)
             self._check_usable(subject)
         probe = self._probe(image)  # a bad photo is an input error, not a failed attempt
         with self.db.session() as s:
@@ -296,8 +337,18 @@ class FaceService:
             subject.updated_at = _now()
             left = max(0, self.settings.lockout_attempts - subject.failed_attempts)
             locked = subject.locked_at is not None
+            event.outcome = "match" if match else "no_match"
+            event.details = {"attempts_left": left, "locked": locked}  # never the distance
+            self.audit.append(s, event)
         shown = distance if roles.OPERATOR in actor.roles else None
         return VerifyResult(external_id, match, shown, self.settings.match_threshold, left, locked)
+
+    @staticmethod
+    def _describe(event: AuditEvent, subject: Subject) -> None:
+        """Put whose data and under which purpose and legal basis on the event (identifiers only)."""
+        event.subject_id = subject.id
+        event.purpose = subject.purpose
+        event.legal_basis = subject.legal_basis
 
     def _check_usable(self, subject: Subject) -> None:
         if subject.locked_at is not None:
@@ -311,9 +362,15 @@ class FaceService:
                 "re-enrol with fresh consent.", code="template_expired", status=410)
 
     def unlock(self, actor: Actor, external_id: str, passcode: str) -> None:
-        actor.require(roles.OPERATOR, roles.VERIFIER)
+        with self._audited(actor, "unlock", roles.OPERATOR, roles.VERIFIER) as event:
+            correct, left = self._unlock(actor, external_id, passcode, event)
+        if not correct:
+            raise Unauthorized(f"The passcode is wrong ({left} tries left).", code="wrong_passcode")
+
+    def _unlock(self, actor: Actor, external_id: str, passcode: str, event: AuditEvent) -> tuple[bool, int]:
         with self.db.session() as s:
             subject = self._subject(s, actor, external_id, for_update=True)
+            self._describe(event, subject)
             if subject.passcode_hash is None:
                 raise Forbidden("This subject has no passcode; an administrator must set one after checking "
                                 "the person's identity.", code="no_passcode")
@@ -335,23 +392,26 @@ class FaceService:
                 subject.passcode_failures += 1  # committed with this unit of work; the refusal follows it
             subject.updated_at = _now()
             left = max(0, PASSCODE_ATTEMPTS - subject.passcode_failures)
-        if not correct:
-            raise Unauthorized(f"The passcode is wrong ({left} tries left).", code="wrong_passcode")
+            event.outcome = "unlocked" if correct else "wrong_passcode"
+            self.audit.append(s, event)  # the failure count and its entry commit together
+        return correct, left
 
     def set_passcode(self, actor: Actor, external_id: str, passcode: str) -> None:
-        actor.require(roles.ADMIN)
-        if not 6 <= len(passcode) <= 128:
-            raise InvalidInput("A passcode must be 6-128 characters.", code="invalid_passcode")
-        with self.db.session() as s:
-            subject = self._subject(s, actor, external_id, for_update=True)
-            subject.passcode_hash = _hasher.hash(passcode)
-            subject.passcode_failures = 0
-            subject.updated_at = _now()
+        with self._audited(actor, "passcode_set", roles.ADMIN) as event:
+            if not 6 <= len(passcode) <= 128:
+                raise InvalidInput("A passcode must be 6-128 characters.", code="invalid_passcode")
+            with self.db.session() as s:
+                subject = self._subject(s, actor, external_id, for_update=True)
+                self._describe(event, subject)
+                subject.passcode_hash = _hasher.hash(passcode)
+                subject.passcode_failures = 0
+                subject.updated_at = _now()
+                self.audit.append(s, event)
 
     # -- identify (1:N) --------------------------------------------------------------------
     def refresh_gallery(self, *, force: bool = False) -> int:
         """Rebuild the in-memory gallery when another process enrolled or erased."""
-        with self.db.session() as s:
+        with self.db.session(readonly=True) as s:
             generation = s.scalar(select(ServiceState.gallery_generation).where(ServiceState.id == 1)) or 0
             if not force and generation == self.gallery.generation:
                 return 0
@@ -374,12 +434,16 @@ class FaceService:
 
     def identify(self, actor: Actor, image: bytes, *, max_candidates: int = 5,
                  all_faces: bool = False) -> list[IdentifiedFace]:
-        actor.require(roles.OPERATOR)
-        if not 1 <= max_candidates <= 50:
-            raise InvalidInput("`max_candidates` must be 1-50.", code="invalid_max_candidates")
-        rgb = decode_image(image, self.limits)
-        faces = self.engine.faces(rgb) if all_faces else [self.engine.single_face(rgb)]
-        self.refresh_gallery()
+        with self._audited(actor, "identify", roles.OPERATOR) as event:
+            if not 1 <= max_candidates <= 50:
+                raise InvalidInput("`max_candidates` must be 1-50.", code="invalid_max_candidates")
+            rgb = decode_image(image, self.limits)
+            faces = self.engine.faces(rgb) if all_faces else [self.engine.single_face(rgb)]
+            self.refresh_gallery()
+            return self._search(actor, faces, max_candidates, event)
+
+    def _search(self, actor: Actor, faces: list[DetectedFace], max_candidates: int,
+                event: AuditEvent) -> list[IdentifiedFace]:
         results = []
         with self.db.session() as s:
             for face in faces:
@@ -391,18 +455,25 @@ class FaceService:
                 results.append(IdentifiedFace(face.box, [
                     Candidate(names[c.subject_id], c.subject_id, c.distance)
                     for c in found if c.subject_id in names]))
+            disclosed = sorted({c.subject_id for f in results for c in f.candidates})
+            event.outcome = "candidates" if disclosed else "no_candidates"
+            event.details = {"faces": len(faces), "candidates": disclosed}  # whose data was disclosed, no scores
+            self.audit.append(s, event)
         return results
 
     # -- data-subject rights ---------------------------------------------------------------
     def erase(self, actor: Actor, external_id: str) -> dict[str, Any]:
         """GDPR Art. 17: delete the records and destroy the data key (crypto-shredding)."""
-        actor.require(roles.OPERATOR)
-        with self.db.session() as s:
+        with self._audited(actor, "erase", roles.OPERATOR) as event, self.db.session() as s:
             subject = self._subject(s, actor, external_id, for_update=True)
+            self._describe(event, subject)
             subject_id, n = subject.id, len(subject.templates)
             s.delete(subject)
             self._bump_generation(s)
             s.flush()
+            event.outcome = "erased"
+            event.details = {"templates_destroyed": n, "data_key_destroyed": True}
+            self.audit.append(s, event)
             # Destroy the key inside the transaction: if that fails, the records stay and the caller retries.
             self.vault.destroy(self._key_id(actor.tenant_id, subject_id))
         self.gallery.remove_subject(actor.tenant_id, subject_id)
@@ -411,10 +482,12 @@ class FaceService:
 
     def export(self, actor: Actor, external_id: str) -> dict[str, Any]:
         """GDPR Art. 15/20: everything held on the subject, templates included, as JSON."""
-        actor.require(roles.OPERATOR)
-        with self.db.session() as s:
+        with self._audited(actor, "export", roles.OPERATOR) as event, self.db.session() as s:
             subject = self._subject(s, actor, external_id)
+            self._describe(event, subject)
             templates = self._decrypt_templates(subject)
+            event.details = {"templates": len(templates)}
+            self.audit.append(s, event)
 
             def iso(dt: datetime | None) -> str | None:
                 dt = _aware(dt)
@@ -443,35 +516,78 @@ class FaceService:
 
     def list_subjects(self, actor: Actor, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
         """Identifiers and metadata only; never face data."""
-        actor.require(roles.OPERATOR)
-        with self.db.session() as s:
+        with self._audited(actor, "list_subjects", roles.OPERATOR) as event, self.db.session() as s:
             rows = s.scalars(select(Subject).where(Subject.tenant_id == actor.tenant_id)
                              .order_by(Subject.created_at).limit(min(limit, 1000)).offset(offset)).all()
+            event.details = {"count": len(rows), "offset": offset}
+            self.audit.append(s, event)
             return [{"subject": r.external_id, "purpose": r.purpose, "legal_basis": r.legal_basis,
                      "templates": len(r.templates), "locked": r.locked_at is not None} for r in rows]
 
     # -- keys ------------------------------------------------------------------------------
     def rotate_keys(self, actor: Actor, *, retire_old: bool = False,
                     progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-        """New KEK version; every data key rewrapped under it. Templates are not touched."""
-        actor.require(roles.ADMIN)
-        kek = self.vault.kek
-        new_version = kek.rotate()
-        rewrapped = self.vault.rewrap_all(progress)
+        """New KEK version; every data key rewrapped under it. Templates are not touched.
+        The keys live outside the main database, so the entry is written once the vault has committed."""
+        with self._audited(actor, "key_rotate", roles.ADMIN) as event:
+            kek = self.vault.kek
+            new_version = kek.rotate()
+            rewrapped = self.vault.rewrap_all(progress)
+            event.details = {"kek_version": new_version, "data_keys_rewrapped": rewrapped, "provider": kek.name}
+            self.audit.record(event)
         retired = self.retire_unused_keys(actor) if retire_old else []
         return {"current_version": new_version, "rewrapped": rewrapped, "retired": retired,
                 "versions": kek.versions()}
 
     def retire_unused_keys(self, actor: Actor) -> list[int]:
-        actor.require(roles.ADMIN)
-        kek = self.vault.kek
-        in_use = self.vault.versions_in_use()
-        retired = []
-        for v in kek.versions():
-            if v != kek.current_version() and in_use.get(v, 0) == 0:
-                kek.retire(v)
-                retired.append(v)
+        with self._audited(actor, "key_retire", roles.ADMIN) as event:
+            kek = self.vault.kek
+            in_use = self.vault.versions_in_use()
+            retired = []
+            for v in kek.versions():
+                if v != kek.current_version() and in_use.get(v, 0) == 0:
+                    kek.retire(v)
+                    retired.append(v)
+            event.details = {"kek_versions_retired": retired}
+            self.audit.record(event)
         return retired
+
+    # -- the audit log --------------------------------------------------------------------
+    def _audit_scope(self, actor: Actor, q: AuditQuery) -> AuditQuery:
+        """Auditors see their own tenant's entries; the local administrator (CLI) sees every tenant."""
+        tenant = q.tenant_id if actor.principal == LOCAL_ADMIN.principal else actor.tenant_id
+        return replace(q, tenant_id=tenant)
+
+    def audit_query(self, actor: Actor, q: AuditQuery, *, subject: str | None = None) -> list[dict[str, Any]]:
+        """Entries matching the filters. `subject` is the operator's reference, resolved to the subject id."""
+        with self._audited(actor, "audit_query", roles.AUDITOR, roles.ADMIN) as event:
+            q = self._audit_scope(actor, self._resolve_subject(actor, q, subject))
+            rows = self.audit.query(q)
+            event.details = {"filters": sorted(k for k, v in q.__dict__.items() if v not in (None, -1)),
+                             "returned": len(rows)}
+            self.audit.record(event)
+            return rows
+
+    def audit_export(self, actor: Actor, q: AuditQuery, *, subject: str | None = None) -> dict[str, Any]:
+        with self._audited(actor, "audit_export", roles.AUDITOR, roles.ADMIN) as event:
+            q = self._audit_scope(actor, self._resolve_subject(actor, q, subject))
+            event.details = {"since": q.since, "until": q.until}
+            self.audit.record(event)  # first, so the export's own entry is in its tree head
+            return self.audit.export(q)
+
+    def _resolve_subject(self, actor: Actor, q: AuditQuery, subject: str | None) -> AuditQuery:
+        if subject is None:
+            return q
+        with self.db.session(readonly=True) as s:
+            subject_id = s.scalar(select(Subject.id).where(Subject.tenant_id == actor.tenant_id,
+                                                           Subject.external_id == subject))
+        if subject_id is None:
+            raise NotFound(f"No subject '{subject}' is enrolled now; after erasure, query by its subject_id.")
+        return replace(q, subject_id=subject_id)
+
+    def audit_proofs_allowed(self, actor: Actor) -> None:
+        """Proofs and tree heads hold hashes only, but they are still for auditors and administrators."""
+        actor.require(roles.AUDITOR, roles.ADMIN)
 
     def key_status(self, actor: Actor) -> dict[str, Any]:
         actor.require(roles.ADMIN)
@@ -506,6 +622,9 @@ def build_service(settings: Settings | None = None, *, create: bool = False,
     vault = DataKeyVault(make_vault_engine(settings.resolved_vault_url), kek)
     db = Database(settings.resolved_database_url)
     db.upgrade()
-    service = FaceService(settings, db, vault, engine_factory)
+    verify = settings.audit_witness_ca or True
+    audit = AuditLog(db, LogSigner.from_file(settings.resolved_audit_signing_key, create=create),
+                     [make_witness(w, verify=verify) for w in settings.resolved_audit_witnesses])
+    service = FaceService(settings, db, vault, audit, engine_factory)
     service.ensure_tenant()
     return service
