@@ -20,7 +20,7 @@ from facewarden.api.witness_app import create_witness_app
 from facewarden.audit import AuditEvent, AuditQuery, LogPublicKey, LogSigner, SignedTreeHead
 from facewarden.audit.entries import ENTRY_FIELDS, canonical_entry
 from facewarden.audit.merkle import leaf_hash, verify_consistency, verify_inclusion
-from facewarden.audit.witness import HttpWitness, WitnessLedger
+from facewarden.audit.witness import HttpWitness, WitnessLedger, make_witness
 from facewarden.service import EnrolRequest, FaceService, build_service
 from facewarden.service.core import LOCAL_ADMIN
 from facewarden.store import AuditEntry, Subject
@@ -314,3 +314,44 @@ def test_serve_signs_and_publishes_heads_in_the_background(service: FaceService)
     assert heads and heads[-1].tree_size == 1
     witness = service.audit.witnesses[0]
     assert [h.tree_size for h in witness.heads(service.audit.signer)] == [1]
+
+
+def test_witness_service_over_https_follows_the_log(tmp_path: Path) -> None:
+    """`facewarden witness serve` as another party would run it, spoken to over real HTTPS."""
+    import socket
+
+    svc = build_service(make_settings(tmp_path / "home", None, audit_witnesses=[]), create=True)
+    (tmp_path / "log.pem").write_text(svc.audit.signer.pem())
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    proc = subprocess.Popen([sys.executable, "-m", "facewarden.cli", "witness", "serve", "--dir",
+                             str(tmp_path / "w"), "--log-key", str(tmp_path / "log.pem"), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        cert = tmp_path / "w" / "tls" / "cert.pem"
+        for _ in range(120):
+            if cert.exists():
+                try:
+                    witness = make_witness(f"https://127.0.0.1:{port}", verify=str(cert))
+                    witness.heads(svc.audit.signer)
+                    break
+                except Exception:
+                    pass
+            time.sleep(0.5)
+        else:
+            pytest.fail("the witness did not come up")
+        svc.audit.witnesses = [witness]
+        for i in range(3):
+            svc.audit.record(AuditEvent("default", "apikey:a", "verify", outcome="match", details={"n": i}))
+            svc.audit.sign_head()
+        assert svc.audit.witness_errors == {}
+        assert [h.tree_size for h in witness.heads(svc.audit.signer)] == [1, 2, 3]
+        report = svc.audit.verify()
+        assert report.ok and report.witness_heads_checked == 3
+    finally:
+        for w in svc.audit.witnesses:
+            w.close()
+        proc.terminate()
+        proc.communicate(timeout=30)
+        svc.db.dispose()

@@ -106,3 +106,7 @@ def test_serve_speaks_https_only_with_its_generated_certificate(cli_env: dict[st
         out, _ = proc.communicate(timeout=30)
     # Nothing about the face leaves in the logs: no embedding-like float runs, no image bytes.
     assert "embedding" not in out.lower() and "\\xff\\xd8" not in out
+    # On shutdown the server signed a head covering the requests and handed it to the witness file.
+    witness = Path(cli_env["FACEWARDEN_HOME"]) / "witness" / "tree-heads.jsonl"
+    assert json.loads(witness.read_text().splitlines()[-1])["tree_size"] >= 3  # api key, enrol, verify
+    assert _run(["audit", "verify"], cli_env).returncode == 0

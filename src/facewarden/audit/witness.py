@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -51,6 +52,10 @@ class Witness(ABC):
     @abstractmethod
     def heads(self, log: LogPublicKey) -> list[SignedTreeHead]: ...
 
+    def close(self) -> None:
+        """Only network witnesses hold connections."""
+        return None
+
 
 class FileWitness(Witness):
     def __init__(self, path: Path) -> None:
@@ -75,10 +80,12 @@ class FileWitness(Witness):
 
 
 class HttpWitness(Witness):
-    def __init__(self, url: str, *, verify: str | bool = True, timeout: float = 5.0,
+    def __init__(self, url: str, *, verify: str | bool | ssl.SSLContext = True, timeout: float = 5.0,
                  client: httpx.Client | None = None) -> None:
         self.url = url.rstrip("/")
         self.name = self.url
+        if isinstance(verify, str):  # a CA bundle for a witness with a private certificate
+            verify = ssl.create_default_context(cafile=verify)
         self._client = client or httpx.Client(verify=verify, timeout=timeout)
 
     def _latest(self, log: LogPublicKey) -> SignedTreeHead | None:
@@ -97,6 +104,9 @@ class HttpWitness(Witness):
         if r.status_code != 200:
             raise WitnessError(f"Witness {self.url} refused the tree head at size {head.tree_size}: "
                                f"{r.status_code} {r.text[:300]}", code="witness_refused")
+
+    def close(self) -> None:
+        self._client.close()
 
     def heads(self, log: LogPublicKey) -> list[SignedTreeHead]:
         try:
