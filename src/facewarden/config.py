@@ -59,6 +59,15 @@ class Settings(BaseSettings):
     audit_witness_ca: str | None = None  # CA bundle for https witnesses with private certificates
     audit_sign_interval_s: float = 10.0  # how often `serve` signs and publishes a new tree head
 
+    # Governance: who is responsible (GDPR Art. 30 record), insider limits, retention job
+    controller_name: str = "FaceWarden operator (set FACEWARDEN_CONTROLLER_NAME)"
+    controller_contact: str = "privacy@example.invalid"
+    dpo_contact: str | None = None
+    person_verify_limit_per_hour: int = 600  # verifications one person or device may run per hour
+    person_search_limit_per_day: int = 200  # identifications and police searches one person may run per day
+    bulk_erase_dual_control_threshold: int = 10  # erasing more subjects at once needs a second administrator
+    retention_interval_s: float = 3600.0  # how often `serve` runs the retention job
+
     host: str = "127.0.0.1"
     port: int = 8443
     tls: bool = True

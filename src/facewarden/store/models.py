@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -39,6 +40,8 @@ class ApiKey(Base):
     roles: Mapped[str] = mapped_column(String(200))  # comma-separated
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    person_id: Mapped[str | None] = mapped_column(ForeignKey("persons.id", name="fk_api_keys_person_id"),
+                                                  index=True)  # None: a device or app, not a person
 
 
 class Subject(Base):
@@ -61,6 +64,8 @@ class Subject(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The subject's own credential (SHA-256 of a 256-bit secret handed to them once at enrolment).
+    subject_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
     templates: Mapped[list[Template]] = relationship(
         back_populates="subject", cascade="all, delete-orphan", passive_deletes=True)
 
@@ -128,3 +133,129 @@ class AuditState(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     frontier: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
+
+
+class Person(Base):
+    """Someone inside a tenant who acts on face data: their API keys carry (a subset of) their roles,
+    and the audit log names them."""
+
+    __tablename__ = "persons"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    roles: Mapped[str] = mapped_column(String(200))  # comma-separated
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Purpose(Base):
+    """A tenant's purpose policy: which legal bases it accepts, how long templates are kept, and whether
+    law enforcement may search them (a driver's-licence gallery under a state law, say)."""
+
+    __tablename__ = "purposes"
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    description: Mapped[str] = mapped_column(Text)
+    legal_bases: Mapped[str] = mapped_column(String(200))  # comma-separated
+    retention_days: Mapped[int] = mapped_column(Integer)
+    law_enforcement_searchable: Mapped[bool] = mapped_column(Boolean, default=False)
+    subject_category: Mapped[str] = mapped_column(String(200))  # for the Art. 30 record: customers, drivers...
+    ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # the purpose itself ends
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LawEnforcementPolicy(Base):
+    """The administering agency's rules for police searches of its database."""
+
+    __tablename__ = "le_policies"
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    allowed_uses: Mapped[str] = mapped_column(String(200))  # comma-separated authorised uses
+    allow_own_agency_review: Mapped[bool] = mapped_column(Boolean, default=False)
+    searches_per_grant: Mapped[int] = mapped_column(Integer, default=3)
+    grant_days: Mapped[int] = mapped_column(Integer, default=14)
+    max_candidates: Mapped[int] = mapped_column(Integer, default=10)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SearchRequest(Base):
+    """A written request from an investigator to the agency that administers a face database."""
+
+    __tablename__ = "le_requests"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    administering_tenant: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    requesting_tenant: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    requested_by: Mapped[str] = mapped_column(String(200))  # the investigator's principal
+    case_number: Mapped[str] = mapped_column(String(100), index=True)
+    offence: Mapped[str] = mapped_column(String(200))
+    narrative: Mapped[str] = mapped_column(Text)
+    authorised_use: Mapped[str] = mapped_column(String(40))
+    basis_kind: Mapped[str] = mapped_column(String(20))  # court_order | emergency
+    court_order_ref: Mapped[str | None] = mapped_column(String(200))
+    emergency_facts: Mapped[str | None] = mapped_column(Text)
+    max_candidates: Mapped[int] = mapped_column(Integer)
+    probe: Mapped[bytes | None] = mapped_column(LargeBinary)  # AES-GCM under the request's own data key
+    emergency_search_id: Mapped[str | None] = mapped_column(String(36))  # the emergency search it follows up
+    status: Mapped[str] = mapped_column(String(20), index=True)  # pending | approved | denied
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class SearchGrant(Base):
+    """What an approval allows: this case only, a number of searches, until an expiry."""
+
+    __tablename__ = "le_grants"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("le_requests.id"), unique=True)
+    case_number: Mapped[str] = mapped_column(String(100))
+    searches_allowed: Mapped[int] = mapped_column(Integer)
+    searches_used: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LeSearch(Base):
+    """One search run for law enforcement, under a grant or as an emergency."""
+
+    __tablename__ = "le_searches"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    administering_tenant: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    requesting_tenant: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    request_id: Mapped[str | None] = mapped_column(ForeignKey("le_requests.id"), index=True)
+    run_by: Mapped[str] = mapped_column(String(200))
+    case_number: Mapped[str] = mapped_column(String(100))
+    emergency: Mapped[bool] = mapped_column(Boolean, default=False)
+    emergency_facts: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))  # leads | destroyed | flagged
+    candidates_returned: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class LeCandidate(Base):
+    """An investigative lead, not a positive identification, until two reviewers confirm it."""
+
+    __tablename__ = "le_candidates"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    search_id: Mapped[str] = mapped_column(ForeignKey("le_searches.id", ondelete="CASCADE"), index=True)
+    subject_id: Mapped[str] = mapped_column(String(36))
+    rank: Mapped[int] = mapped_column(Integer)
+    first_confirmed_by: Mapped[str | None] = mapped_column(String(200))
+    second_confirmed_by: Mapped[str | None] = mapped_column(String(200))
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PendingAction(Base):
+    """Dual control: an action one administrator proposed that a second one must approve."""
+
+    __tablename__ = "pending_actions"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))  # key_rotation | bulk_erase | purpose_policy
+    params: Mapped[str] = mapped_column(Text)  # JSON, identifiers only
+    requested_by: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20))  # pending | executed | rejected
+    approved_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
