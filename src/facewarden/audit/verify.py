@@ -28,6 +28,10 @@ ENTRIES_REORDERED = "entries_reordered"
 LOG_TRUNCATED = "log_truncated"
 TREE_HEAD_FORGED = "tree_head_forged"
 HISTORY_REWRITTEN = "history_rewritten"
+KEY_MISMATCH = "key_mismatch"  # not tampering: the key given is not this log's
+
+_KEY_PROBE = 32  # this many receipts in a row failing, from the start of the checked range, means a wrong key
+_MAX_PAIRING = 64  # past this many unexplained rows, looking for swapped pairs costs more than it tells
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,8 @@ def verify_log(rows: Iterable[Any], key: LogPublicKey, db_heads: Sequence[Signed
     entry_findings: list[Finding] = []
     expected = 0
     unsigned: list[int] = []
+    checked = 0
+    wrong_key = False
     for i in range(n):
         seq = data.seqs[i]
         if seq > expected:
@@ -146,8 +152,18 @@ def verify_log(rows: Iterable[Any], key: LogPublicKey, db_heads: Sequence[Signed
         if not data.content_ok[i]:
             entry_findings.append(Finding(ENTRY_CHANGED, f"Entry {seq} was changed: its content no longer matches "
                                           "its leaf hash.", seq))
-        elif i >= vouched and not key.verify_receipt(seq, data.stored_leaf(i), data.receipt(i)):
-            unsigned.append(i)
+        elif i >= vouched and not wrong_key:
+            checked += 1
+            if not key.verify_receipt(seq, data.stored_leaf(i), data.receipt(i)):
+                unsigned.append(i)
+            # No head and not one receipt verifies: this key signed nothing here. Stop before checking a million.
+            wrong_key = not heads and checked == _KEY_PROBE and len(unsigned) == _KEY_PROBE
+    if wrong_key:
+        report.findings = [Finding(KEY_MISMATCH, "Neither the tree heads nor the entries' receipts verify with this "
+                                   "public key: it is not this log's key (check --public-key), or every "
+                                   "signature was replaced."), *head_findings]
+        report.seconds = time.perf_counter() - started
+        return report
     hidden_deletions = _name_unsigned(data, key, unsigned, max(signed_size, state_size or 0), entry_findings)
 
     # 4. Truncation: heads or the log's own counter promise more entries than are there.
@@ -193,6 +209,11 @@ def _name_unsigned(data: _Rows, key: LogPublicKey, unsigned: list[int], known_si
             findings.append(Finding(ENTRIES_REORDERED, f"Entries {seqs[i]} and {seqs[i + 1]} swapped places.",
                                     seqs[i]))
     rest = [i for i in unsigned if i not in up and i not in down and i not in named]
+    if len(rest) > _MAX_PAIRING:
+        findings.append(Finding(ENTRY_CHANGED, f"{len(rest)} entries between {seqs[rest[0]]} and {seqs[rest[-1]]} "
+                                "carry receipts that no longer verify: they were rewritten together with their "
+                                "hashes.", seqs[rest[0]]))
+        rest = []
     inserted_before: set[int] = set()
     for i in rest:
         if i in named:
