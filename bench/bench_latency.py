@@ -140,7 +140,7 @@ def main() -> None:
             if not p.is_file() or subject not in subjects:
                 sys.exit(f"error: probe {p} or subject {subject} is missing")
             data = p.read_bytes()
-            r = service.verify(service.authenticate(key), subject, data)
+            r = service.verify(service.authenticate(key), subject, data, purpose="login")
             if not r.match:  # a non-match counts towards the lockout: leave such a probe out
                 log(f"  probe {fname} does not match {subject} (distance {r.distance:.3f}); left out")
                 continue
@@ -154,25 +154,27 @@ def main() -> None:
             return bool(distance <= service.settings.match_threshold)
 
         def secured_verify(subject: str, data: bytes) -> bool:
-            return service.verify(service.authenticate(key), subject, data).match
+            return service.verify(service.authenticate(key), subject, data, purpose="login").match
 
         client = httpx.Client(base_url=base, verify=ctx, headers={"Authorization": f"Bearer {key}"}, timeout=60)
 
         def https_verify(subject: str, data: bytes) -> bool:
-            r = client.post(f"/v1/subjects/{subject}/verify", files={"image": ("probe.jpg", data, "image/jpeg")})
+            r = client.post(f"/v1/subjects/{subject}/verify", files={"image": ("probe.jpg", data, "image/jpeg")},
+                            data={"purpose": "login"})
             if r.status_code != 200:
                 raise SystemExit(f"error: verify over HTTPS answered {r.status_code}: {r.text[:500]}")
             return bool(r.json()["match"])
 
         def https_identify(subject: str, data: bytes) -> bool:
-            r = client.post("/v1/identify", files={"image": ("probe.jpg", data, "image/jpeg")})
+            r = client.post("/v1/identify", files={"image": ("probe.jpg", data, "image/jpeg")},
+                            data={"purpose": "login"})
             if r.status_code != 200:
                 raise SystemExit(f"error: identify over HTTPS answered {r.status_code}: {r.text[:500]}")
             cands = r.json()["faces"][0]["candidates"]
             return bool(cands) and cands[0]["subject"] == subject
 
         def inproc_identify(subject: str, data: bytes) -> bool:
-            faces = service.identify(service.authenticate(key), data)
+            faces = service.identify(service.authenticate(key), data, purpose="login")
             return bool(faces[0].candidates) and faces[0].candidates[0].subject == subject
 
         verify_ops: dict[str, Callable[[str, bytes], bool]] = {

@@ -88,9 +88,12 @@ class Api:
         self.service = service
         self.client = TestClient(create_app(service))
         self.keys = {}
-        for role in ("admin", "operator", "verifier", "auditor"):
-            _, secret = service.create_api_key(LOCAL_ADMIN, name=role, key_roles={role})
-            self.keys[role] = {"Authorization": f"Bearer {secret}"}
+        for key_name, role in (("admin", "admin"), ("admin2", "admin"), ("operator", "operator"),
+                               ("verifier", "verifier"), ("auditor", "auditor")):
+            person = service.create_person(LOCAL_ADMIN, name=f"{key_name} person", person_roles={role}) \
+                if role == "admin" else None
+            _, secret = service.create_api_key(LOCAL_ADMIN, name=key_name, key_roles={role}, person_id=person)
+            self.keys[key_name] = {"Authorization": f"Bearer {secret}"}
 
     def enrol(self, subject: str, photos: list[Path], *, role: str = "operator", **form: str):  # type: ignore[no-untyped-def]
         data = {"subject": subject, "purpose": "login", "legal_basis": "consent",
@@ -98,13 +101,15 @@ class Api:
         files = [("images", (p.name, p.read_bytes())) for p in photos]
         return self.client.post("/v1/subjects", data=data, files=files, headers=self.keys[role])
 
-    def verify(self, subject: str, photo: bytes, *, role: str = "operator"):  # type: ignore[no-untyped-def]
+    def verify(self, subject: str, photo: bytes, *, role: str = "operator", purpose: str = "login"):  # type: ignore[no-untyped-def]
         return self.client.post(f"/v1/subjects/{subject}/verify", files={"image": ("p.jpg", photo)},
-                                headers=self.keys[role])
+                                data={"purpose": purpose}, headers=self.keys[role])
 
-    def identify(self, photo: bytes, *, all_faces: bool = False, role: str = "operator"):  # type: ignore[no-untyped-def]
+    def identify(self, photo: bytes, *, all_faces: bool = False, role: str = "operator",  # type: ignore[no-untyped-def]
+                 purpose: str = "login"):
         return self.client.post("/v1/identify", files={"image": ("p.jpg", photo)},
-                                data={"all_faces": str(all_faces).lower()}, headers=self.keys[role])
+                                data={"all_faces": str(all_faces).lower(), "purpose": purpose},
+                                headers=self.keys[role])
 
 
 @pytest.fixture

@@ -263,9 +263,17 @@ def test_key_rotation_rewraps_data_keys_and_retires_the_old_version(enrolled_api
     svc = enrolled_api.service
     with svc.db.session() as s:
         before = dict(s.execute(select(Template.id, Template.ciphertext)).all())
+    # Dual control: one administrator proposes, another approves; the proposer cannot approve alone.
     r = enrolled_api.client.post("/v1/keys/rotate", json={"retire_old": True}, headers=enrolled_api.keys["admin"])
+    assert r.status_code == 202, r.text
+    approve = f"/v1/approvals/{r.json()['pending_action']}/approve"
+    assert svc.vault.kek.versions() == [1]  # nothing happened yet
+    same = enrolled_api.client.post(approve, headers=enrolled_api.keys["admin"])
+    assert same.status_code == 403 and same.json()["error"]["code"] == "same_person"
+    r = enrolled_api.client.post(approve, headers=enrolled_api.keys["admin2"])
     assert r.status_code == 200, r.text
-    assert r.json()["current_version"] == 2 and r.json()["rewrapped"] == 5 and r.json()["retired"] == [1]
+    result = r.json()["result"]
+    assert result["current_version"] == 2 and result["rewrapped"] == 5 and result["retired"] == [1]
     assert svc.vault.versions_in_use() == {2: 5} and svc.vault.kek.versions() == [2]
     with svc.db.session() as s:
         assert dict(s.execute(select(Template.id, Template.ciphertext)).all()) == before  # not re-encrypted

@@ -148,7 +148,7 @@ def test_failed_verification_count_and_its_entry_commit_together(
 
     monkeypatch.setattr(api.service.audit, "append", broken)
     with pytest.raises(RuntimeError):
-        api.service.verify(LOCAL_ADMIN, "obama", biden)
+        api.service.verify(LOCAL_ADMIN, "obama", biden, purpose="login")
     monkeypatch.setattr(api.service.audit, "append", original)
     assert api.verify("obama", biden).json()["attempts_left"] == 4  # the unlogged attempt left no trace
 

@@ -226,3 +226,47 @@ def test_cli_audit_verify_names_the_tampering_and_exits_1(logged: FaceService, t
     bad = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert "TAMPERED entry_deleted at entry 7" in bad.stdout
+
+
+def test_wrong_public_key_is_named_not_taken_for_tampering(logged: FaceService, tmp_path: Path) -> None:
+    stranger = LogSigner.from_file(tmp_path / "stranger.pem", create=True).public()
+    report = logged.audit.verify(key=stranger)
+    assert "key_mismatch" in report.kinds() and not report.ok
+
+
+def test_many_rewritten_entries_are_reported_quickly(logged: FaceService) -> None:
+    """A bulk rewrite must not make the verifier crawl (it once compared every bad row with every other)."""
+    _drop_guards(logged)
+    for i in range(3 * ENTRIES):
+        logged.audit.record(AuditEvent("bank", "apikey:1", "verify", outcome="match", details={"n": i}))
+    rows = [_row(logged, seq) for seq in range(30, 4 * ENTRIES)]
+    for row in rows:  # every entry after the last head: content and leaf hash rewritten, receipts left alone
+        row["outcome"] = "no_match"
+        _sql(logged, "UPDATE audit_entries SET outcome = 'no_match', leaf_hash = :h WHERE seq = :s",
+             h=leaf_hash(canonical_entry({k: row[k] for k in ENTRY_FIELDS})), s=row["seq"])
+    report = logged.audit.verify()
+    assert report.kinds() == {"entry_changed"} and report.findings[0].seq == 30
+    assert len(report.findings) == 1 and "130 entries" in report.findings[0].message  # one finding, not 130
+    assert report.seconds < 5
+
+
+def test_concurrent_signers_do_not_collide(logged: FaceService) -> None:
+    import threading
+
+    errors: list[BaseException] = []
+
+    def sign() -> None:
+        try:
+            for _ in range(5):
+                logged.audit.record(AuditEvent("bank", "apikey:1", "verify", outcome="match"))
+                logged.audit.sign_head()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=sign) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert logged.audit.verify().ok

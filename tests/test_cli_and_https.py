@@ -96,7 +96,8 @@ def test_serve_speaks_https_only_with_its_generated_certificate(cli_env: dict[st
                        files=photos)
             assert r.status_code == 201, r.text
             probe = (shared_faces / "people" / "test" / "obama1.jpg").read_bytes()
-            assert c.post("/v1/subjects/obama/verify", files={"image": ("p.jpg", probe)}).json()["match"] is True
+            assert c.post("/v1/subjects/obama/verify", files={"image": ("p.jpg", probe)},
+                          data={"purpose": "login"}).json()["match"] is True
             assert c.get("/docs").status_code == 200
         # Plain HTTP is not served on the port.
         with pytest.raises(httpx.HTTPError):

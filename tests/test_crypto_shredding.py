@@ -45,7 +45,7 @@ def test_restoring_a_database_copy_taken_before_erasure_does_not_bring_the_face_
         restored.export(LOCAL_ADMIN, "obama")  # the rows are back, the key is not
     assert restored.refresh_gallery(force=True) == 1 and restored.gallery.size() == 0
     with pytest.raises(KeyUnavailable):
-        restored.verify(LOCAL_ADMIN, "obama", photos[0])
+        restored.verify(LOCAL_ADMIN, "obama", photos[0], purpose="login")
 
 
 def test_envelope_binds_ciphertext_to_its_row() -> None:

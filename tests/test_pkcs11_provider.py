@@ -387,10 +387,10 @@ def test_service_end_to_end_with_the_hsm_as_key_provider(hsm: Hsm, tmp_path: Pat
     photos = [p.read_bytes() for p in sorted((shared_faces / "people" / "train" / "obama").iterdir())]
     svc.enrol(LOCAL_ADMIN, EnrolRequest("obama", photos, "login", "contract"))
     probe = (shared_faces / "people" / "test" / "obama1.jpg").read_bytes()
-    assert svc.verify(LOCAL_ADMIN, "obama", probe).match
+    assert svc.verify(LOCAL_ADMIN, "obama", probe, purpose="login").match
     rotated = svc.rotate_keys(LOCAL_ADMIN, retire_old=True)
     assert rotated["rewrapped"] == 1 and rotated["retired"] == [rotated["current_version"] - 1]
-    assert svc.verify(LOCAL_ADMIN, "obama", probe).match
+    assert svc.verify(LOCAL_ADMIN, "obama", probe, purpose="login").match
     svc.erase(LOCAL_ADMIN, "obama")
     with pytest.raises(FaceWardenError):
         svc.export(LOCAL_ADMIN, "obama")

@@ -2,6 +2,8 @@
 
 
 import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -14,6 +16,8 @@ from starlette.concurrency import run_in_threadpool
 
 from facewarden import __version__
 from facewarden.api.audit_routes import audit_router
+from facewarden.api.governance_routes import governance_router
+from facewarden.api.le_routes import le_router
 from facewarden.api.limits import BodySizeLimit, RateLimiter
 from facewarden.errors import FaceWardenError, InvalidInput
 from facewarden.service import Actor, EnrolRequest, FaceService
@@ -37,6 +41,7 @@ class PasscodeBody(BaseModel):
 class ApiKeyBody(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     roles: list[str]
+    person_id: str | None = None  # required for admin, reviewer and investigator keys
 
 
 class RotateBody(BaseModel):
@@ -47,12 +52,20 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 410, 413, 415, 422, 423, 429)}
 
 
-def create_app(service: FaceService) -> FastAPI:
+def create_app(service: FaceService, *, on_shutdown: Callable[[], None] | None = None) -> FastAPI:
+    """`on_shutdown` runs when the server stops (serve: stop the background jobs, sign a last tree head)."""
     settings = service.settings
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if on_shutdown is not None:
+            await run_in_threadpool(on_shutdown)
+
     # Uploads stay in memory (bounded by the body limit) instead of spilling raw photos into temp files.
     formparsers.MultiPartParser.spool_max_size = settings.max_request_bytes
     app = FastAPI(
-        title="FaceWarden", version=__version__,
+        title="FaceWarden", version=__version__, lifespan=lifespan,
         description="Face enrolment, verification and identification with encrypted, erasable templates.",
         form_limits={"max_files": settings.max_images_per_enrolment, "max_fields": 32, "max_part_size": 64 * 1024},
     )
@@ -126,9 +139,11 @@ def create_app(service: FaceService) -> FastAPI:
         return service.list_subjects(who, limit=limit, offset=offset)
 
     @app.post("/v1/subjects/{subject}/verify", tags=["matching"], responses=ERRORS)
-    async def verify(who: Caller, subject: str, image: Annotated[UploadFile, File()]) -> dict[str, Any]:
+    async def verify(who: Caller, subject: str, image: Annotated[UploadFile, File()],
+                     purpose: Annotated[str, Form(description="Why you verify; must be the template's purpose")],
+                     ) -> dict[str, Any]:
         photo = await read_upload(image)
-        result = await run_in_threadpool(service.verify, who, subject, photo)
+        result = await run_in_threadpool(lambda: service.verify(who, subject, photo, purpose=purpose))
         body: dict[str, Any] = {"subject": subject, "match": result.match,
                                 "attempts_left": result.attempts_left, "locked": result.locked}
         if result.distance is not None:  # the service withholds scores from devices and apps
@@ -146,11 +161,13 @@ def create_app(service: FaceService) -> FastAPI:
         return {"subject": subject, "passcode_set": True}
 
     @app.post("/v1/identify", tags=["matching"], responses=ERRORS)
-    async def identify(who: Caller, image: Annotated[UploadFile, File()], max_candidates: Annotated[int, Form()] = 5,
+    async def identify(who: Caller, image: Annotated[UploadFile, File()],
+                       purpose: Annotated[str, Form(description="Only templates enrolled for it are searched")],
+                       max_candidates: Annotated[int, Form()] = 5,
                        all_faces: Annotated[bool, Form()] = False) -> dict[str, Any]:
         photo = await read_upload(image)
         faces = await run_in_threadpool(lambda: service.identify(
-            who, photo, max_candidates=max_candidates, all_faces=all_faces))
+            who, photo, purpose=purpose, max_candidates=max_candidates, all_faces=all_faces))
         return {"threshold": service.settings.match_threshold, "faces": [
             {"box": list(f.box), "candidates": [
                 {"subject": c.subject, "distance": round(c.distance, 4)} for c in f.candidates]}
@@ -168,13 +185,15 @@ def create_app(service: FaceService) -> FastAPI:
     def key_status(who: Caller) -> dict[str, Any]:
         return service.key_status(who)
 
-    @app.post("/v1/keys/rotate", tags=["keys"], responses=ERRORS)
+    @app.post("/v1/keys/rotate", tags=["keys"], responses=ERRORS, status_code=202)
     def rotate(who: Caller, body: RotateBody) -> dict[str, Any]:
+        """Proposes a rotation; a second administrator approves it at /v1/approvals/{id}/approve."""
         return service.rotate_keys(who, retire_old=body.retire_old)
 
     @app.post("/v1/api-keys", status_code=201, tags=["keys"], responses=ERRORS)
     def create_api_key(who: Caller, body: ApiKeyBody) -> dict[str, Any]:
-        key_id, secret = service.create_api_key(who, name=body.name, key_roles=set(body.roles))
+        key_id, secret = service.create_api_key(who, name=body.name, key_roles=set(body.roles),
+                                                person_id=body.person_id)
         return {"id": key_id, "api_key": secret, "roles": sorted(body.roles),
                 "note": "Store this key now; it is not shown again."}
 
@@ -184,4 +203,6 @@ def create_app(service: FaceService) -> FastAPI:
         return {"id": key_id, "revoked": True}
 
     app.include_router(audit_router(service, Depends(actor), ERRORS))
+    app.include_router(governance_router(service, Depends(actor), ERRORS))
+    app.include_router(le_router(service, Depends(actor), ERRORS))
     return app

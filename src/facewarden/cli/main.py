@@ -28,6 +28,8 @@ witness_app = typer.Typer(help="Run a witness for another party's audit log.", n
 app.add_typer(audit_app, name="audit")
 app.add_typer(witness_app, name="witness")
 app.add_typer(keys_app, name="keys")
+person_app = typer.Typer(help="People inside a tenant, whose API keys carry their roles.", no_args_is_help=True)
+app.add_typer(person_app, name="person")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(eval_app, name="eval")
 
@@ -69,7 +71,9 @@ def init(new_admin_key: Annotated[bool, typer.Option(help="Issue another admin A
     typer.echo(f"FaceWarden home: {settings.home}")
     typer.echo(f"TLS certificate: {cert}")
     if first or new_admin_key:
-        _, secret = service.create_api_key(LOCAL_ADMIN, name="initial-admin", key_roles={"admin", "operator"})
+        person = service.create_person(LOCAL_ADMIN, name="initial administrator", person_roles={"admin", "operator"})
+        _, secret = service.create_api_key(LOCAL_ADMIN, name="initial-admin", key_roles={"admin", "operator"},
+                                           person_id=person)
         typer.echo("Admin API key (shown once, store it in your secret manager):")
         typer.echo(secret)
 
@@ -97,12 +101,16 @@ def serve(
         typer.echo("WARNING: TLS is off (FACEWARDEN_TLS=false); face photos will cross the network in clear.",
                    err=True)
     stop_signer = service.audit.start_signer(settings.audit_sign_interval_s)
-    try:
-        uvicorn.run(create_app(service), host=host or settings.host, port=port or settings.port,
-                    log_level="info", **ssl)
-    finally:
+    stop_retention = service.start_retention(settings.retention_interval_s)
+
+    def shutdown() -> None:
         stop_signer.set()
+        stop_retention.set()
         service.audit.sign_head()  # the last requests are covered by a head at the witnesses
+
+    # uvicorn re-raises SIGTERM after its graceful shutdown, so this runs in the app's lifespan, not in `finally`.
+    uvicorn.run(create_app(service, on_shutdown=shutdown), host=host or settings.host, port=port or settings.port,
+                log_level="info", **ssl)
 
 
 def _enrol_request(subject: str, purpose: str, legal_basis: str, consent_method: str | None,
@@ -169,11 +177,12 @@ def enroll(
 
 
 @app.command()
-def verify(subject: str, photo: Path) -> None:
+def verify(subject: str, photo: Path,
+           purpose: Annotated[str, typer.Option(help="Why you verify: the template's own purpose")] = "login") -> None:
     """1:1 verification. Exit code 0 on a match, 1 on no match, 2 on an error."""
     service = _service()
     try:
-        r = service.verify(LOCAL_ADMIN, subject, photo.read_bytes())
+        r = service.verify(LOCAL_ADMIN, subject, photo.read_bytes(), purpose=purpose)
     except FaceWardenError as exc:
         _fail(exc)
         return
@@ -184,11 +193,13 @@ def verify(subject: str, photo: Path) -> None:
 
 @app.command()
 def identify(photo: Path, all_faces: Annotated[bool, typer.Option(help="Identify every face in the photo")] = False,
-             max_candidates: int = 5) -> None:
+             max_candidates: int = 5,
+             purpose: Annotated[str, typer.Option(help="Search only templates enrolled for it")] = "login") -> None:
     """1:N identification: ranked candidates within the threshold, as JSON."""
     service = _service()
     try:
-        faces = service.identify(LOCAL_ADMIN, photo.read_bytes(), max_candidates=max_candidates, all_faces=all_faces)
+        faces = service.identify(LOCAL_ADMIN, photo.read_bytes(), purpose=purpose, max_candidates=max_candidates,
+                                 all_faces=all_faces)
     except FaceWardenError as exc:
         _fail(exc)
         return
@@ -271,11 +282,17 @@ def keys_retire() -> None:
 
 
 @apikey_app.command("create")
-def apikey_create(name: str,
-                  role: Annotated[list[str], typer.Option(help="admin, operator, verifier, auditor")]) -> None:
+def apikey_create(
+    name: str,
+    role: Annotated[list[str], typer.Option(help="admin, operator, verifier, auditor, reviewer, investigator")],
+    person_id: Annotated[str | None, typer.Option(help="The person it belongs to (needed for admin, reviewer, "
+                                                       "investigator)")] = None,
+    tenant: Annotated[str | None, typer.Option(help="Tenant (default: default)")] = None,
+) -> None:
     """Issue an API key; the secret is printed once."""
     try:
-        key_id, secret = _service().create_api_key(LOCAL_ADMIN, name=name, key_roles=set(role))
+        key_id, secret = _service().create_api_key(LOCAL_ADMIN, name=name, key_roles=set(role), person_id=person_id,
+                                                   tenant_id=tenant)
     except FaceWardenError as exc:
         _fail(exc)
         return
@@ -443,6 +460,88 @@ def witness_serve(
         ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
     typer.echo(f"Witness {ledger.signer.log_id} following {len(log_key)} log(s)")
     uvicorn.run(create_witness_app(ledger), host=host, port=port, log_level="info", **ssl)
+
+
+@person_app.command("create")
+def person_create(
+    name: str,
+    role: Annotated[list[str], typer.Option(help="admin, operator, verifier, auditor, reviewer, investigator")],
+    tenant: Annotated[str | None, typer.Option(help="Tenant (default: default)")] = None,
+) -> None:
+    """Add a named person to a tenant; then issue their API key with `apikey create --person-id`."""
+    try:
+        person_id = _service().create_person(LOCAL_ADMIN, name=name, person_roles=set(role), tenant_id=tenant)
+    except FaceWardenError as exc:
+        _fail(exc)
+        return
+    _print({"person_id": person_id, "roles": sorted(role), "tenant": tenant or LOCAL_ADMIN.tenant_id})
+
+
+report_app = typer.Typer(help="Reports: law-enforcement transparency, GDPR Art. 30 record.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
+
+
+def _emit(text: str, out: Path | None) -> None:
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    out.write_text(text, encoding="utf-8")
+    typer.echo(f"written to {out}")
+
+
+@report_app.command("transparency")
+def report_transparency(
+    since: Annotated[datetime, typer.Option(help="Start of the period, inclusive (e.g. 2026-01-01)")],
+    until: Annotated[datetime, typer.Option(help="End of the period, exclusive (e.g. 2026-04-01)")],
+    tenant: Annotated[str | None, typer.Option(help="Administering tenant (default: every one)")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="json, csv or html")] = "json",
+    out: Annotated[Path | None, typer.Option(help="Write here instead of stdout")] = None,
+) -> None:
+    """Law-enforcement requests, searches and leads per requesting agency (Utah 77-23e-106, Mass. c.6 §220)."""
+    from facewarden.governance import reports
+
+    renderers = {"json": lambda r: json.dumps(r, indent=2) + "\n", "csv": reports.report_csv,
+                 "html": reports.report_html}
+    if fmt not in renderers:
+        raise typer.BadParameter("--format must be json, csv or html")
+    try:
+        report = _service().transparency_report(LOCAL_ADMIN, since=since, until=until, tenant_id=tenant)
+    except FaceWardenError as exc:
+        _fail(exc)
+        return
+    _emit(renderers[fmt](report), out)
+
+
+@report_app.command("processing-record")
+def report_processing_record(
+    tenant: Annotated[str | None, typer.Option(help="One tenant (default: every one)")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="json or html")] = "json",
+    out: Annotated[Path | None, typer.Option(help="Write here instead of stdout")] = None,
+) -> None:
+    """The GDPR Art. 30 record of processing activities, from the live database and settings."""
+    from facewarden.governance import reports
+
+    try:
+        record = _service().processing_record(LOCAL_ADMIN, tenant_id=tenant)
+    except FaceWardenError as exc:
+        _fail(exc)
+        return
+    _emit(reports.processing_record_html(record) if fmt == "html" else json.dumps(record, indent=2) + "\n", out)
+
+
+@app.command()
+def retention(
+    now: Annotated[datetime | None, typer.Option(help="Pretend it is this time (dry clocks for drills)")] = None,
+) -> None:
+    """Run the retention job now: destroy templates past their consent term, purpose or retention period."""
+    service = _service()
+    if now is not None:
+        fixed = now if now.tzinfo else now.astimezone()
+        service.clock = lambda: fixed
+    try:
+        _print(service.run_retention(LOCAL_ADMIN))
+    except FaceWardenError as exc:
+        _fail(exc)
 
 
 @eval_app.command("pairs")

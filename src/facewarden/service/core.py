@@ -10,17 +10,18 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from facewarden.audit import AuditEvent, AuditLog, AuditQuery, LogSigner, make_witness
+from facewarden.audit.entries import utc_timestamp
 from facewarden.config import Settings
 from facewarden.crypto.envelope import TemplateAAD, open_sealed, seal
 from facewarden.crypto.kek import KeyEncryptionKeyProvider
@@ -36,27 +37,31 @@ from facewarden.errors import (
     Unauthorized,
 )
 from facewarden.gallery import GalleryEntry, InMemoryGallery
+from facewarden.governance import policy
 from facewarden.imaging import ImageLimits, decode_image
 from facewarden.service import roles
-from facewarden.store import ApiKey, Database, ServiceState, Subject, Template, Tenant
+from facewarden.service.common import (
+    DEFAULT_TENANT,
+    LOCAL_ADMIN_PRINCIPAL,
+    SUBJECT_TOKEN_PREFIX,
+    Actor,
+    _aware,
+    _now,
+    iso,
+    purpose_row,
+    retain_until,
+)
+from facewarden.service.common import LOCAL_ADMIN as LOCAL_ADMIN  # re-exported: adapters and tests use it here
+from facewarden.service.governance import GovernanceUseCases
+from facewarden.service.lawenforcement import SEARCH_OPERATIONS, LawEnforcementUseCases
+from facewarden.store import ApiKey, AuditEntry, Database, Person, Purpose, ServiceState, Subject, Template, Tenant
 from facewarden.vision import DetectedFace, FaceEngine
 from facewarden.vision.batch import EngineOptions
 
 log = logging.getLogger("facewarden.service")
 
-LEGAL_BASES = frozenset({"consent", "contract", "law", "vital-interest", "public-task"})
-DEFAULT_TENANT = "default"
 PASSCODE_ATTEMPTS = 10  # wrong passcodes before only an administrator can reset it
 _hasher = PasswordHasher()  # Argon2id with argon2-cffi's RFC 9106 low-memory profile
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _aware(dt: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; everything here is UTC."""
-    return dt.replace(tzinfo=UTC) if dt is not None and dt.tzinfo is None else dt
 
 
 def _embedding_bytes(vec: np.ndarray) -> bytes:
@@ -65,21 +70,6 @@ def _embedding_bytes(vec: np.ndarray) -> bytes:
 
 def _embedding_from(raw: bytes) -> np.ndarray:
     return np.frombuffer(raw, dtype="<f4").copy()
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who is asking: resolved from an API key (HTTP) or the local operator (CLI)."""
-
-    tenant_id: str
-    principal: str
-    roles: frozenset[str]
-
-    def require(self, *allowed: str) -> None:
-        if not self.roles & set(allowed):
-            raise Forbidden(
-                f"This action needs one of the roles {sorted(allowed)}; your key has {sorted(self.roles)}. "
-                "Ask an administrator for a key with the right role.")
 
 
 @dataclass
@@ -119,7 +109,7 @@ class IdentifiedFace:
     candidates: list[Candidate] = field(default_factory=list)
 
 
-class FaceService:
+class FaceService(GovernanceUseCases, LawEnforcementUseCases):
     def __init__(self, settings: Settings, db: Database, vault: DataKeyVault, audit: AuditLog,
                  engine_factory: Callable[[], FaceEngine] | None = None) -> None:
         self.settings = settings
@@ -129,6 +119,7 @@ class FaceService:
         self.gallery = InMemoryGallery()
         self._engine_factory = engine_factory or EngineOptions.from_settings(settings).engine
         self.limits = ImageLimits(settings.max_upload_bytes, settings.max_image_pixels)
+        self.clock: Callable[[], datetime] = _now  # tests move it to check retention and expiries
 
     @cached_property
     def engine(self) -> FaceEngine:
@@ -157,27 +148,71 @@ class FaceService:
 
     # -- tenants and API keys --------------------------------------------------------------
     def ensure_tenant(self, tenant_id: str = DEFAULT_TENANT, name: str | None = None) -> None:
+        """Create the tenant if it is new, with the default purpose policies."""
         with self.db.session() as s:
             if s.get(Tenant, tenant_id) is None:
-                s.add(Tenant(id=tenant_id, name=name or tenant_id, created_at=_now()))
+                now = self.clock()
+                s.add(Tenant(id=tenant_id, name=name or tenant_id, created_at=now))
+                s.flush()
+                for spec in policy.DEFAULT_PURPOSES:
+                    s.add(purpose_row(tenant_id, spec, None, now))
 
-    def create_api_key(self, actor: Actor, *, name: str, key_roles: set[str],
-                       tenant_id: str | None = None) -> tuple[str, str]:
-        """Return (key id, secret). The secret is shown once; only its SHA-256 is stored."""
+    def _target_tenant(self, actor: Actor, tenant_id: str | None) -> str:
+        tenant = tenant_id or actor.tenant_id
+        if tenant != actor.tenant_id and actor.principal != LOCAL_ADMIN_PRINCIPAL:
+            raise Forbidden("Only the local administrator (CLI) acts on another tenant.", code="wrong_tenant")
+        return tenant
+
+    def create_person(self, actor: Actor, *, name: str, person_roles: set[str],
+                      tenant_id: str | None = None) -> str:
+        """A named person in a tenant. Their API keys carry their roles; the audit log names them."""
+        with self._audited(actor, "person_create", roles.ADMIN) as event:
+            unknown = person_roles - roles.ALL_ROLES
+            if unknown or not person_roles:
+                raise InvalidInput(f"Unknown or missing roles {sorted(unknown)}; use {sorted(roles.ALL_ROLES)}.",
+                                   code="invalid_roles")
+            if not name or len(name) > 200:
+                raise InvalidInput("A person's name is 1-200 characters.", code="invalid_name")
+            tenant = self._target_tenant(actor, tenant_id)
+            self.ensure_tenant(tenant)
+            person_id = str(uuid.uuid4())
+            event.details = {"person_id": person_id, "roles": sorted(person_roles), "for_tenant": tenant}
+            with self.db.session() as s:
+                s.add(Person(id=person_id, tenant_id=tenant, name=name, roles=",".join(sorted(person_roles)),
+                             created_at=self.clock()))
+                self.audit.append(s, event)
+        return person_id
+
+    def create_api_key(self, actor: Actor, *, name: str, key_roles: set[str], tenant_id: str | None = None,
+                       person_id: str | None = None) -> tuple[str, str]:
+        """Return (key id, secret). The secret is shown once; only its SHA-256 is stored. Keys with the roles
+        that decide or search (admin, reviewer, investigator) must belong to a person."""
         with self._audited(actor, "api_key_create", roles.ADMIN) as event:
             unknown = key_roles - roles.ALL_ROLES
             if unknown or not key_roles:
-                raise InvalidInput(f"Unknown or missing roles {sorted(unknown)}; use {sorted(roles.ALL_ROLES)}.")
-            tenant = tenant_id or actor.tenant_id
-            if tenant != actor.tenant_id and actor.principal != "local-admin":
-                raise Forbidden("An API key can only be created for your own tenant.")
+                raise InvalidInput(f"Unknown or missing roles {sorted(unknown)}; use {sorted(roles.ALL_ROLES)}.",
+                                   code="invalid_roles")
+            tenant = self._target_tenant(actor, tenant_id)
             self.ensure_tenant(tenant)
             key_id = str(uuid.uuid4())
             secret = "fw_" + secrets.token_urlsafe(32)
-            event.details = {"key_id": key_id, "roles": sorted(key_roles), "for_tenant": tenant}
+            event.details = {"key_id": key_id, "roles": sorted(key_roles), "for_tenant": tenant,
+                             "person_id": person_id}
             with self.db.session() as s:
+                if person_id is not None:
+                    person = s.get(Person, person_id)
+                    if person is None or person.tenant_id != tenant or person.disabled_at is not None:
+                        raise NotFound("No such active person in that tenant.", code="person_not_found")
+                    if not key_roles <= set(person.roles.split(",")):
+                        raise Forbidden(f"A key can carry only its person's roles ({person.roles}).",
+                                        code="role_not_held")
+                elif key_roles & roles.PERSONAL_ROLES:
+                    raise InvalidInput(f"Keys with the roles {sorted(roles.PERSONAL_ROLES)} must belong to a "
+                                       "person (person_id): decisions are taken by named people.",
+                                       code="person_required")
                 s.add(ApiKey(id=key_id, tenant_id=tenant, name=name, roles=",".join(sorted(key_roles)),
-                             key_hash=hashlib.sha256(secret.encode()).hexdigest(), created_at=_now()))
+                             key_hash=hashlib.sha256(secret.encode()).hexdigest(), created_at=self.clock(),
+                             person_id=person_id))
                 self.audit.append(s, event)
         return key_id, secret
 
@@ -187,7 +222,7 @@ class FaceService:
             key = s.get(ApiKey, key_id)
             if key is None or key.tenant_id != actor.tenant_id:
                 raise NotFound("No such API key in your tenant.")
-            key.revoked_at = _now()
+            key.revoked_at = self.clock()
             self.audit.append(s, event)
 
     def authenticate(self, secret: str | None) -> Actor:
@@ -195,14 +230,29 @@ class FaceService:
             raise Unauthorized("Send your API key in the Authorization header: `Bearer fw_...`.")
         digest = hashlib.sha256(secret.encode()).hexdigest()
         with self.db.session(readonly=True) as s:
+            if secret.startswith(SUBJECT_TOKEN_PREFIX):
+                subject = s.scalars(select(Subject).where(Subject.subject_token_hash == digest)).first()
+                if subject is None:
+                    raise Unauthorized("The subject credential is unknown (the record may have been erased).")
+                return Actor(subject.tenant_id, f"subject:{subject.id}", frozenset({roles.SUBJECT}),
+                             subject_id=subject.id)
             key = s.scalars(select(ApiKey).where(ApiKey.key_hash == digest)).first()
             if key is None or key.revoked_at is not None:
                 raise Unauthorized("The API key is unknown or revoked. Ask an administrator for a new one.")
-            return Actor(key.tenant_id, f"apikey:{key.id}", frozenset(key.roles.split(",")))
+            key_roles = frozenset(key.roles.split(","))
+            if key.person_id is None:
+                return Actor(key.tenant_id, f"apikey:{key.id}", key_roles)
+            person = s.get(Person, key.person_id)
+            if person is None or person.disabled_at is not None:
+                raise Unauthorized("The person this API key belongs to is disabled.")
+            return Actor(key.tenant_id, f"person:{person.id}", key_roles & set(person.roles.split(",")),
+                         person_id=person.id)
 
     # -- helpers ---------------------------------------------------------------------------
-    def _subject(self, s: Session, actor: Actor, external_id: str, *, for_update: bool = False) -> Subject:
-        q = select(Subject).where(Subject.tenant_id == actor.tenant_id, Subject.external_id == external_id)
+    def _subject(self, s: Session, actor: Actor, external_id: str | None, *, for_update: bool = False) -> Subject:
+        """The subject in the caller's tenant; a data subject only ever reaches their own record."""
+        q = select(Subject).where(Subject.tenant_id == actor.tenant_id)
+        q = q.where(Subject.id == actor.subject_id) if actor.subject_id else q.where(Subject.external_id == external_id)
         if for_update:
             q = q.with_for_update()
         subject = s.scalars(q).first()
@@ -229,6 +279,24 @@ class FaceService:
     def _probe(self, image: bytes) -> DetectedFace:
         return self.engine.single_face(decode_image(image, self.limits))
 
+    def _purpose(self, s: Session, tenant_id: str, name: str) -> Purpose:
+        purpose = s.get(Purpose, (tenant_id, name))
+        if purpose is None:
+            raise NotFound(f"Purpose '{name}' is not defined in your tenant; list them at /v1/purposes.",
+                           code="unknown_purpose")
+        return purpose
+
+    def _check_rate(self, actor: Actor, operations: tuple[str, ...], limit: int, window: timedelta) -> None:
+        """Per-person limits, counted from the audit log itself, so they hold across processes."""
+        since = utc_timestamp(self.clock() - window)
+        with self.db.session(readonly=True) as s:
+            used = s.scalar(select(func.count()).select_from(AuditEntry).where(
+                AuditEntry.actor == actor.principal, AuditEntry.operation.in_(operations), AuditEntry.at >= since))
+        if (used or 0) >= limit:
+            raise FaceWardenError(f"You ran {used} of these operations in the last {window}; the limit per person "
+                                  f"is {limit}. Ask an administrator if this is legitimate work.",
+                                  code="person_rate_limited", status=429)
+
     # -- enrol -----------------------------------------------------------------------------
     def enrol(self, actor: Actor, req: EnrolRequest,
               faces: list[DetectedFace] | None = None) -> dict[str, Any]:
@@ -242,20 +310,26 @@ class FaceService:
 
     def _store_enrolment(self, actor: Actor, req: EnrolRequest, faces: list[DetectedFace],
                          event: AuditEvent) -> dict[str, Any]:
-        now = _now()
+        now = self.clock()
         with self.db.session() as s:
+            purpose = self._purpose(s, actor.tenant_id, req.purpose)
+            policy.check_enrolment_basis(purpose.name, frozenset(purpose.legal_bases.split(",")),
+                                         _aware(purpose.ends_at), req.legal_basis, now)
+            expires = _aware(req.expires_at)  # the consent term, if one was given
             exists = s.scalars(select(Subject.id).where(
                 Subject.tenant_id == actor.tenant_id, Subject.external_id == req.external_id)).first()
             if exists:
                 raise Conflict(f"Subject '{req.external_id}' is already enrolled. Erase it first to re-enrol.",
                                code="already_enrolled")
+            credential = SUBJECT_TOKEN_PREFIX + secrets.token_urlsafe(32)
             subject = Subject(
                 id=str(uuid.uuid4()), tenant_id=actor.tenant_id, external_id=req.external_id,
                 display_name=req.display_name, purpose=req.purpose, legal_basis=req.legal_basis,
                 consent_given_at=req.consent_given_at, consent_method=req.consent_method,
-                consent_text=req.consent_text, expires_at=req.expires_at,
+                consent_text=req.consent_text, expires_at=expires,
                 passcode_hash=_hasher.hash(req.passcode) if req.passcode else None,
-                failed_attempts=0, passcode_failures=0, created_at=now, updated_at=now)
+                failed_attempts=0, passcode_failures=0, created_at=now, updated_at=now,
+                subject_token_hash=hashlib.sha256(credential.encode()).hexdigest())
             s.add(subject)
             dek = self.vault.create(self._key_id(actor.tenant_id, subject.id))
             model = self.engine.model
@@ -272,8 +346,8 @@ class FaceService:
             event.subject_id = subject.id
             event.outcome = "enrolled"
             event.details = {"templates": len(faces), "model": model.version,
-                             "consent_method": req.consent_method, "expires_at": req.expires_at.isoformat()
-                             if req.expires_at else None, "passcode": req.passcode is not None}
+                             "consent_method": req.consent_method, "expires_at": iso(expires),
+                             "passcode": req.passcode is not None}
             try:
                 s.flush()
                 self.audit.append(s, event)
@@ -283,7 +357,10 @@ class FaceService:
         self.gallery.add(entries)
         log.info("enrolled subject=%s templates=%d tenant=%s", subject.id, len(faces), actor.tenant_id)
         return {"subject": req.external_id, "subject_id": subject.id, "templates": len(faces),
-                "model": self.engine.model.label, "purpose": req.purpose, "legal_basis": req.legal_basis}
+                "model": self.engine.model.label, "purpose": req.purpose, "legal_basis": req.legal_basis,
+                "expires_at": iso(expires), "retain_until": retain_until(subject, purpose).isoformat(),
+                # Handed to the person once: with it they export, withdraw consent or erase their own record.
+                "subject_credential": credential}
 
     def _validate_enrolment(self, req: EnrolRequest, faces: list[DetectedFace] | None) -> None:
         if not req.external_id or len(req.external_id) > 200 or not req.external_id.isprintable():
@@ -291,12 +368,13 @@ class FaceService:
         if not req.purpose or len(req.purpose) > 64:
             raise InvalidInput("`purpose` is required (for example device-unlock, payment, login).",
                                code="invalid_purpose")
-        if req.legal_basis not in LEGAL_BASES:
-            raise InvalidInput(f"`legal_basis` must be one of {sorted(LEGAL_BASES)}.", code="invalid_legal_basis")
+        if req.legal_basis not in policy.LEGAL_BASES:
+            raise InvalidInput(f"`legal_basis` must be one of {sorted(policy.LEGAL_BASES)}.",
+                               code="invalid_legal_basis")
         if req.legal_basis == "consent" and (req.consent_given_at is None or not req.consent_method):
             raise InvalidInput("Enrolment on consent needs `consent_given_at` and `consent_method` "
                                "(when and how the person agreed).", code="consent_missing")
-        if req.expires_at is not None and _aware(req.expires_at) <= _now():  # type: ignore[operator]
+        if req.expires_at is not None and _aware(req.expires_at) <= self.clock():  # type: ignore[operator]
             raise InvalidInput("`expires_at` is in the past.", code="invalid_expiry")
         if req.passcode is not None and not (6 <= len(req.passcode) <= 128):
             raise InvalidInput("A passcode must be 6-128 characters.", code="invalid_passcode")
@@ -306,19 +384,23 @@ class FaceService:
                                code="image_count")
 
     # -- verify (1:1) ----------------------------------------------------------------------
-    def verify(self, actor: Actor, external_id: str, image: bytes) -> VerifyResult:
-        with self._audited(actor, "verify", roles.OPERATOR, roles.VERIFIER) as event:
-            return self._verify(actor, external_id, image, event)
+    def verify(self, actor: Actor, external_id: str, image: bytes, *, purpose: str) -> VerifyResult:
+        """1:1, for the purpose the caller states; a template matches only for the purpose it was enrolled for."""
+        with self._audited(actor, "verify", roles.OPERATOR, roles.VERIFIER, purpose=purpose) as event:
+            self._check_rate(actor, ("verify",), self.settings.person_verify_limit_per_hour, timedelta(hours=1))
+            return self._verify(actor, external_id, image, purpose, event)
 
-    def _verify(self, actor: Actor, external_id: str, image: bytes, event: AuditEvent) -> VerifyResult:
+    def _verify(self, actor: Actor, external_id: str, image: bytes, purpose: str,
+                event: AuditEvent) -> VerifyResult:
         with self.db.session(readonly=True) as s:
             subject = self._subject(s, actor, external_id)
             self._describe(event, subject)
-            self._check_usable(subject)
+            policy.check_match_purpose(subject.purpose, purpose)
+            self._check_usable(s, subject)
         probe = self._probe(image)  # a bad photo is an input error, not a failed attempt
         with self.db.session() as s:
             subject = self._subject(s, actor, external_id, for_update=True)
-            self._check_usable(subject)
+            self._check_usable(s, subject)
             # Embeddings of different models are not comparable: only this model's templates count.
             model = self.engine.model.version
             stored = [(t, v) for t, v in self._decrypt_templates(subject) if t.model_version == model]
@@ -329,12 +411,12 @@ class FaceService:
             match = distance <= self.settings.match_threshold
             if match:
                 subject.failed_attempts = 0
-                subject.last_verified_at = _now()
+                subject.last_verified_at = self.clock()
             else:
                 subject.failed_attempts += 1
                 if subject.failed_attempts >= self.settings.lockout_attempts:
-                    subject.locked_at = _now()
-            subject.updated_at = _now()
+                    subject.locked_at = self.clock()
+            subject.updated_at = self.clock()
             left = max(0, self.settings.lockout_attempts - subject.failed_attempts)
             locked = subject.locked_at is not None
             event.outcome = "match" if match else "no_match"
@@ -350,13 +432,14 @@ class FaceService:
         event.purpose = subject.purpose
         event.legal_basis = subject.legal_basis
 
-    def _check_usable(self, subject: Subject) -> None:
+    def _check_usable(self, s: Session, subject: Subject) -> None:
         if subject.locked_at is not None:
             raise Locked(
                 f"Face verification for '{subject.external_id}' is locked after "
                 f"{self.settings.lockout_attempts} failed attempts. Unlock it with the subject's passcode.")
-        expires = _aware(subject.expires_at)
-        if expires is not None and expires <= _now():
+        # Past its term, the template is not used even before the retention job has destroyed it.
+        expires = retain_until(subject, s.get(Purpose, (subject.tenant_id, subject.purpose)))
+        if expires <= self.clock():
             raise FaceWardenError(
                 f"The templates of '{subject.external_id}' expired on {expires.isoformat()}; "
                 "re-enrol with fresh consent.", code="template_expired", status=410)
@@ -390,7 +473,7 @@ class FaceService:
                 subject.locked_at = None
             else:
                 subject.passcode_failures += 1  # committed with this unit of work; the refusal follows it
-            subject.updated_at = _now()
+            subject.updated_at = self.clock()
             left = max(0, PASSCODE_ATTEMPTS - subject.passcode_failures)
             event.outcome = "unlocked" if correct else "wrong_passcode"
             self.audit.append(s, event)  # the failure count and its entry commit together
@@ -405,7 +488,7 @@ class FaceService:
                 self._describe(event, subject)
                 subject.passcode_hash = _hasher.hash(passcode)
                 subject.passcode_failures = 0
-                subject.updated_at = _now()
+                subject.updated_at = self.clock()
                 self.audit.append(s, event)
 
     # -- identify (1:N) --------------------------------------------------------------------
@@ -416,10 +499,10 @@ class FaceService:
             if not force and generation == self.gallery.generation:
                 return 0
             subjects = s.scalars(select(Subject)).all()
+            purposes = {(p.tenant_id, p.name): p for p in s.scalars(select(Purpose))}
             entries, skipped = [], 0
             for subject in subjects:
-                expires = _aware(subject.expires_at)
-                if expires is not None and expires <= _now():
+                if retain_until(subject, purposes.get((subject.tenant_id, subject.purpose))) <= self.clock():
                     continue
                 try:
                     for t, vec in self._decrypt_templates(subject):
@@ -432,24 +515,31 @@ class FaceService:
         self.gallery.replace_all(entries, generation)
         return skipped
 
-    def identify(self, actor: Actor, image: bytes, *, max_candidates: int = 5,
+    def identify(self, actor: Actor, image: bytes, *, purpose: str, max_candidates: int = 5,
                  all_faces: bool = False) -> list[IdentifiedFace]:
-        with self._audited(actor, "identify", roles.OPERATOR) as event:
+        """1:N within the caller's tenant, over the templates enrolled for `purpose` only."""
+        with self._audited(actor, "identify", roles.OPERATOR, purpose=purpose) as event:
             if not 1 <= max_candidates <= 50:
                 raise InvalidInput("`max_candidates` must be 1-50.", code="invalid_max_candidates")
+            if purpose == policy.LAW_ENFORCEMENT:
+                raise Forbidden("Police searches run only under an approved request: see /v1/le/requests.",
+                                code="grant_required")
+            with self.db.session(readonly=True) as s:
+                self._purpose(s, actor.tenant_id, purpose)
+            self._check_rate(actor, SEARCH_OPERATIONS, self.settings.person_search_limit_per_day, timedelta(days=1))
             rgb = decode_image(image, self.limits)
             faces = self.engine.faces(rgb) if all_faces else [self.engine.single_face(rgb)]
             self.refresh_gallery()
-            return self._search(actor, faces, max_candidates, event)
+            return self._search(actor, faces, max_candidates, {purpose}, event)
 
-    def _search(self, actor: Actor, faces: list[DetectedFace], max_candidates: int,
+    def _search(self, actor: Actor, faces: list[DetectedFace], max_candidates: int, purposes: set[str],
                 event: AuditEvent) -> list[IdentifiedFace]:
         results = []
         with self.db.session() as s:
             for face in faces:
                 found = self.gallery.search(actor.tenant_id, face.embedding,
                                             threshold=self.settings.match_threshold,
-                                            max_candidates=max_candidates)
+                                            max_candidates=max_candidates, purposes=purposes)
                 names = dict(s.execute(select(Subject.id, Subject.external_id).where(
                     Subject.id.in_([c.subject_id for c in found]))).all()) if found else {}
                 results.append(IdentifiedFace(face.box, [
@@ -462,36 +552,50 @@ class FaceService:
         return results
 
     # -- data-subject rights ---------------------------------------------------------------
-    def erase(self, actor: Actor, external_id: str) -> dict[str, Any]:
-        """GDPR Art. 17: delete the records and destroy the data key (crypto-shredding)."""
-        with self._audited(actor, "erase", roles.OPERATOR) as event, self.db.session() as s:
+    def erase(self, actor: Actor, external_id: str | None) -> dict[str, Any]:
+        """GDPR Art. 17: delete the records and destroy the data key (crypto-shredding). Operators erase in their
+        tenant; a data subject erases their own record with their credential."""
+        with self._audited(actor, "erase", roles.OPERATOR, roles.SUBJECT) as event, self.db.session() as s:
             subject = self._subject(s, actor, external_id, for_update=True)
-            self._describe(event, subject)
-            subject_id, n = subject.id, len(subject.templates)
-            s.delete(subject)
-            self._bump_generation(s)
-            s.flush()
-            event.outcome = "erased"
-            event.details = {"templates_destroyed": n, "data_key_destroyed": True}
-            self.audit.append(s, event)
-            # Destroy the key inside the transaction: if that fails, the records stay and the caller retries.
-            self.vault.destroy(self._key_id(actor.tenant_id, subject_id))
-        self.gallery.remove_subject(actor.tenant_id, subject_id)
-        log.info("erased subject=%s tenant=%s", subject_id, actor.tenant_id)
-        return {"subject": external_id, "erased": True, "templates_destroyed": n, "data_key_destroyed": True}
+            return self._shred(s, subject, event, "erased")
 
-    def export(self, actor: Actor, external_id: str) -> dict[str, Any]:
-        """GDPR Art. 15/20: everything held on the subject, templates included, as JSON."""
-        with self._audited(actor, "export", roles.OPERATOR) as event, self.db.session() as s:
+    def withdraw_consent(self, actor: Actor, external_id: str | None) -> dict[str, Any]:
+        """Withdrawal stops matching at once and erases the templates the consent covered."""
+        with self._audited(actor, "consent_withdraw", roles.OPERATOR, roles.SUBJECT) as event, \
+                self.db.session() as s:
+            subject = self._subject(s, actor, external_id, for_update=True)
+            if subject.legal_basis != "consent":
+                raise Conflict(f"This record is held on the legal basis '{subject.legal_basis}', not consent; ask "
+                               "the operator to erase it instead.", code="not_consent_based")
+            return self._shred(s, subject, event, "consent_withdrawn")
+
+    def _shred(self, s: Session, subject: Subject, event: AuditEvent, outcome: str) -> dict[str, Any]:
+        """Delete a subject and destroy its data key, with its audit entry, in the caller's transaction."""
+        self._describe(event, subject)
+        tenant_id, subject_id, external_id, n = subject.tenant_id, subject.id, subject.external_id, \
+            len(subject.templates)
+        s.delete(subject)
+        self._bump_generation(s)
+        s.flush()
+        event.outcome = outcome
+        event.details = {"templates_destroyed": n, "data_key_destroyed": True}
+        self.audit.append(s, event)
+        # Destroy the key inside the transaction: if that fails, the records stay and the caller retries.
+        self.vault.destroy(self._key_id(tenant_id, subject_id))
+        s.info.setdefault("after_commit", []).append(lambda: self.gallery.remove_subject(tenant_id, subject_id))
+        log.info("%s subject=%s tenant=%s", outcome, subject_id, tenant_id)
+        return {"subject": external_id, outcome: True, "erased": True, "templates_destroyed": n,
+                "data_key_destroyed": True}
+
+    def export(self, actor: Actor, external_id: str | None) -> dict[str, Any]:
+        """GDPR Art. 15/20: everything held on one subject, templates included, as JSON. There is no bulk
+        export of templates, for anyone."""
+        with self._audited(actor, "export", roles.OPERATOR, roles.SUBJECT) as event, self.db.session() as s:
             subject = self._subject(s, actor, external_id)
             self._describe(event, subject)
             templates = self._decrypt_templates(subject)
             event.details = {"templates": len(templates)}
             self.audit.append(s, event)
-
-            def iso(dt: datetime | None) -> str | None:
-                dt = _aware(dt)
-                return dt.isoformat() if dt else None
 
             return {
                 "subject": subject.external_id,
@@ -503,6 +607,7 @@ class FaceService:
                 "consent": {"given_at": iso(subject.consent_given_at), "method": subject.consent_method,
                             "text": subject.consent_text},
                 "expires_at": iso(subject.expires_at),
+                "retain_until": iso(retain_until(subject, s.get(Purpose, (subject.tenant_id, subject.purpose)))),
                 "created_at": iso(subject.created_at),
                 "last_verified_at": iso(subject.last_verified_at),
                 "failed_attempts": subject.failed_attempts,
@@ -527,8 +632,18 @@ class FaceService:
     # -- keys ------------------------------------------------------------------------------
     def rotate_keys(self, actor: Actor, *, retire_old: bool = False,
                     progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-        """New KEK version; every data key rewrapped under it. Templates are not touched.
-        The keys live outside the main database, so the entry is written once the vault has committed."""
+        """New KEK version; every data key rewrapped under it. Over the API it takes two administrators
+        (dual control): the first proposes, the second approves at /v1/approvals."""
+        if not actor.is_local_admin:
+            with self._audited(actor, "key_rotate", roles.ADMIN) as event:
+                event.outcome = "proposed"
+                return self._propose(actor, "key_rotation", {"retire_old": retire_old}, event)
+        return self._rotate_keys(actor, retire_old=retire_old, progress=progress)
+
+    def _rotate_keys(self, actor: Actor, *, retire_old: bool = False,
+                     progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+        """Templates are not touched. The keys live outside the main database, so the entry is written once the
+        vault has committed."""
         with self._audited(actor, "key_rotate", roles.ADMIN) as event:
             kek = self.vault.kek
             new_version = kek.rotate()
@@ -555,7 +670,7 @@ class FaceService:
     # -- the audit log --------------------------------------------------------------------
     def _audit_scope(self, actor: Actor, q: AuditQuery) -> AuditQuery:
         """Auditors see their own tenant's entries; the local administrator (CLI) sees every tenant."""
-        tenant = q.tenant_id if actor.principal == LOCAL_ADMIN.principal else actor.tenant_id
+        tenant = q.tenant_id if actor.principal == LOCAL_ADMIN_PRINCIPAL else actor.tenant_id
         return replace(q, tenant_id=tenant)
 
     def audit_query(self, actor: Actor, q: AuditQuery, *, subject: str | None = None) -> list[dict[str, Any]]:
@@ -596,7 +711,6 @@ class FaceService:
                 "data_keys_per_version": self.vault.versions_in_use()}
 
 
-LOCAL_ADMIN = Actor(DEFAULT_TENANT, "local-admin", frozenset(roles.ALL_ROLES))
 
 
 def make_kek_provider(settings: Settings, *, create: bool = False) -> KeyEncryptionKeyProvider:
