@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench setup system-deps services clean
+.PHONY: run test lint bench scenario setup system-deps services clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,8 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# SoftHSM2 backs the PKCS#11 key provider's tests; PostgreSQL backs the storage tests.
+# SoftHSM2 backs the PKCS#11 key provider's tests, Chromium the report pages' browser test;
+# PostgreSQL backs the storage tests.
 system-deps:
 	bash scripts/ensure-system-deps.sh
 
@@ -26,15 +27,21 @@ run: setup
 	$(BIN)/facewarden serve
 
 test: setup system-deps services
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/pytest
 
 lint: setup
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench scripts
+
+# The governance walk-through of the README, over real HTTPS: consent, payment, police request, review,
+# search, double confirmation, withdrawal, transparency report, audit verification.
+scenario: setup
+	$(BIN)/python scripts/governance_scenario.py
 
 bench: setup
 	$(BIN)/python bench/bench_enrol.py
 	$(BIN)/python bench/bench_latency.py
+	$(BIN)/python bench/bench_audit.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests need (SoftHSM2 for the PKCS#11 key provider).
+# Installs the Debian packages the tests need: SoftHSM2 for the PKCS#11 key provider, Chromium to render the
+# report pages in a real browser.
 set -euo pipefail
-if [ ! -e /usr/lib/softhsm/libsofthsm2.so ]; then
+missing=()
+[ -e /usr/lib/softhsm/libsofthsm2.so ] || missing+=(softhsm2)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
-    echo "SoftHSM2 is missing: run 'sudo apt-get install softhsm2' and try again." >&2
+    echo "Missing Debian packages: run 'sudo apt-get install ${missing[*]}' and try again." >&2
     exit 1
   fi
-  echo "Installing softhsm2 (PKCS#11 test token) ..."
+  echo "Installing ${missing[*]} ..."
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq softhsm2 >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
