@@ -1,0 +1,169 @@
+"""Active liveness: a random sequence of actions, checked in order and in time against per-frame measures.
+
+Yaw, pitch and eye openness are read relative to the session's own baseline (the median of its first
+`baseline_s` seconds), so a person's resting pose and eye shape do not matter. Head actions must be held for
+`min_frames` frames (a one-frame landmark glitch is not a turn). A head action that was not asked for before
+the expected one fails the challenge (repeating the action just done is allowed): a replayed clip of someone
+moving about does not pass by waiting for the right movement to come along. Blinks are involuntary, so a
+blink out of turn is ignored, never failed.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+
+from facewarden.liveness.blink import BlinkThresholds, detect_blinks, thresholds_for
+from facewarden.liveness.measures import FrameMeasures
+
+
+class Action(StrEnum):
+    TURN_LEFT = "turn_left"  # the subject's own left
+    TURN_RIGHT = "turn_right"
+    BLINK = "blink"
+    LOOK_UP = "look_up"
+
+
+_HEAD_ACTIONS = (Action.TURN_LEFT, Action.TURN_RIGHT, Action.LOOK_UP)
+
+
+@dataclass(frozen=True)
+class Challenge:
+    actions: tuple[Action, ...]
+    nonce: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+
+
+def new_challenge(n_actions: int | None = None) -> Challenge:
+    """2-3 distinct actions in a random order, drawn from the OS CSPRNG so a client cannot predict them."""
+    rng = secrets.SystemRandom()
+    n = n_actions if n_actions is not None else rng.choice((2, 3))
+    if not 1 <= n <= len(Action):
+        raise ValueError(f"a challenge has 1-{len(Action)} actions")
+    return Challenge(actions=tuple(rng.sample(list(Action), n)))
+
+
+@dataclass(frozen=True)
+class ChallengeRules:
+    turn_deg: float = 15.0  # yaw change from baseline that counts as a turn
+    look_up_deg: float = 12.0  # pitch change from baseline that counts as looking up
+    blink_max_yaw_deg: float = 12.0  # blinks are only read on near-frontal frames
+    min_frames: int = 2  # a head action must last this many consecutive frames
+    baseline_s: float = 0.7  # the first seconds, read as the neutral pose (the client says: look at the camera)
+    action_window_s: float = 4.0  # each action must start within this time of the previous one
+    max_missing_fraction: float = 0.2  # frames without a face, beyond this, fail the session
+    mirrored: bool = False  # True when the client sends selfie-mirrored frames
+    blink: BlinkThresholds | None = None  # None: chosen by the landmark model
+
+
+@dataclass(frozen=True)
+class ActionEvent:
+    action: Action
+    t: float  # onset
+    peak: float  # degrees from baseline (head) or openness/baseline (blink)
+
+
+def _median3(x: np.ndarray) -> np.ndarray:
+    # a 3-frame median removes single-frame landmark jitter without delaying onsets by more than one frame
+    out = x.copy()
+    for i in range(1, len(x) - 1):
+        window = x[i - 1:i + 2]
+        if np.isfinite(window).all():
+            out[i] = np.median(window)
+    return out
+
+
+def _runs(t: np.ndarray, mask: np.ndarray, values: np.ndarray, action: Action, min_frames: int) -> list[ActionEvent]:
+    events: list[ActionEvent] = []
+    i = 0
+    while i < len(mask):
+        if not mask[i]:
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(mask) and mask[j + 1]:
+            j += 1
+        if j - i + 1 >= min_frames:
+            seg = values[i:j + 1]
+            events.append(ActionEvent(action, float(t[i]), float(seg[np.nanargmax(np.abs(seg))])))
+        i = j + 1
+    return events
+
+
+def find_events(measures: Sequence[FrameMeasures], rules: ChallengeRules | None = None
+                ) -> tuple[list[ActionEvent], dict[str, Any]]:
+    """Every action seen in the clip, in time order, plus the baseline it was read against."""
+    rules = rules or ChallengeRules()
+    t = np.array([m.t for m in measures], dtype=np.float64)
+    yaw = np.array([m.yaw for m in measures], dtype=np.float64)
+    pitch = np.array([m.pitch for m in measures], dtype=np.float64)
+    openness = np.array([m.openness for m in measures], dtype=np.float64)
+    info: dict[str, Any] = {"frames": len(measures)}
+    if not len(t):
+        return [], info | {"reason": "no_frames"}
+    base = np.isfinite(yaw) & (t <= t[0] + rules.baseline_s)
+    if base.sum() < 3:
+        return [], info | {"reason": "no_baseline"}
+    b_yaw, b_pitch = float(np.median(yaw[base])), float(np.median(pitch[base]))
+    open_base = openness[base & np.isfinite(openness)]
+    b_open = float(np.median(open_base)) if len(open_base) else float("nan")
+    info |= {"baseline": {"yaw": b_yaw, "pitch": b_pitch, "openness": b_open}}
+    sign = -1.0 if rules.mirrored else 1.0
+    dyaw = sign * (_median3(yaw) - b_yaw)
+    dpitch = _median3(pitch) - b_pitch
+    with np.errstate(invalid="ignore"):
+        events = _runs(t, dyaw >= rules.turn_deg, dyaw, Action.TURN_LEFT, rules.min_frames)
+        events += _runs(t, dyaw <= -rules.turn_deg, dyaw, Action.TURN_RIGHT, rules.min_frames)
+        events += _runs(t, dpitch >= rules.look_up_deg, dpitch, Action.LOOK_UP, rules.min_frames)
+        frontal = np.abs(dyaw) < rules.blink_max_yaw_deg
+    model = next((m.landmarks.model for m in measures if m.landmarks is not None), "dlib5")
+    thresholds = rules.blink or thresholds_for(model)
+    gated = np.where(frontal, openness, np.nan)
+    events += [ActionEvent(Action.BLINK, b.t, b.level) for b in detect_blinks(t, gated, thresholds, b_open)]
+    events.sort(key=lambda e: e.t)
+    return events, info
+
+
+def evaluate_challenge(measures: Sequence[FrameMeasures], challenge: Challenge,
+                       rules: ChallengeRules | None = None) -> tuple[bool, dict[str, Any]]:
+    """(passed, details): the challenge's actions must appear in order, each within `action_window_s`."""
+    rules = rules or ChallengeRules()
+    events, info = find_events(measures, rules)
+    details: dict[str, Any] = info | {"expected": [a.value for a in challenge.actions], "matched": [],
+                                      "events": [(e.action.value, round(e.t, 3)) for e in events]}
+    if "reason" in info:
+        return False, details
+    missing = sum(1 for m in measures if not m.face) / len(measures)
+    details["missing_face_fraction"] = missing
+    if missing > rules.max_missing_fraction:
+        return False, details | {"reason": "face_missing"}
+    t_prev = measures[0].t + rules.baseline_s
+    previous: Action | None = None
+    pending = list(events)
+    for action in challenge.actions:
+        found = None
+        for k, e in enumerate(pending):
+            if e.t <= t_prev:
+                continue
+            if e.t > t_prev + rules.action_window_s:
+                break
+            if e.action == action:
+                found = k
+                break
+            # a head action nobody asked for fails; doing the previous action again (a turn that dipped under
+            # the threshold and came back) does not
+            if e.action in _HEAD_ACTIONS and e.action != previous:
+                return False, details | {"reason": "unexpected_action", "unexpected": (e.action.value, e.t),
+                                         "while_waiting_for": action.value}
+        if found is None:
+            return False, details | {"reason": "action_not_seen", "missing_action": action.value}
+        event = pending[found]
+        details["matched"].append({"action": action.value, "t": event.t, "peak": event.peak})
+        t_prev = event.t
+        previous = action
+        pending = pending[found + 1:]
+    return True, details | {"reason": "passed"}
