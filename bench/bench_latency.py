@@ -88,8 +88,11 @@ def main() -> None:
         del os.environ[k]
     tmp = tempfile.TemporaryDirectory(prefix="fw-bench-")
     home = Path(tmp.name) / "home"
+    # Photo verification: the purpose needs no liveness session here (bench_liveness.py times liveness).
     os.environ.update({"FACEWARDEN_HOME": str(home), "FACEWARDEN_WORKERS": "2",
-                       "FACEWARDEN_RATE_LIMIT_PER_MINUTE": "1000000"})
+                       "FACEWARDEN_RATE_LIMIT_PER_MINUTE": "1000000", "FACEWARDEN_LIVENESS_REQUIRED_PURPOSES": "[]",
+                       "FACEWARDEN_PERSON_VERIFY_LIMIT_PER_HOUR": "1000000",
+                       "FACEWARDEN_PERSON_SEARCH_LIMIT_PER_DAY": "1000000"})
     env = dict(os.environ)
     proc: subprocess.Popen[bytes] | None = None
     server_log = Path(tmp.name) / "server.log"

@@ -77,8 +77,10 @@ def main() -> int:
     if not (FACES / "train").is_dir():
         sys.exit(f"The shared face photos are missing at {FACES}; put shared/ beside the repository.")
     home = args.keep or Path(tempfile.mkdtemp(prefix="facewarden-scenario-")) / "home"
+    # The walk-through shows governance with photos; a recorded clip cannot answer a fresh random liveness
+    # challenge, so here the purposes need no liveness session (tests/test_liveness_api.py covers liveness).
     env = {**os.environ, "FACEWARDEN_HOME": str(home), "FACEWARDEN_WORKERS": "2",
-           "FACEWARDEN_CONTROLLER_NAME": "Example Bank plc"}
+           "FACEWARDEN_CONTROLLER_NAME": "Example Bank plc", "FACEWARDEN_LIVENESS_REQUIRED_PURPOSES": "[]"}
     setup = Setup(env)
 
     step("Set-up by the local administrator (CLI): tenants, people, keys")

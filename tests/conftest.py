@@ -62,8 +62,15 @@ def pg_database() -> Iterator[str]:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+SHARED = Path(os.environ.get("FACEWARDEN_SHARED", REPO.parent / "shared"))
+
+
 def make_settings(home: Path, database_url: str | None = None, **overrides: object) -> Settings:
-    return Settings(home=home, database_url=database_url, workers=2, rate_limit_per_minute=10_000, **overrides)
+    """Test settings. Purposes need no liveness unless a test asks (`liveness_required_purposes`): the face
+    tests send photos; the liveness tests send clips."""
+    values: dict[str, object] = {"liveness_required_purposes": [], "pad_model_dir": SHARED / "models" / "pad",
+                                 **overrides}
+    return Settings(home=home, database_url=database_url, workers=2, rate_limit_per_minute=10_000, **values)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

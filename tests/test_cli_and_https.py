@@ -23,7 +23,9 @@ def _run(args: list[str], env: dict[str, str], stdin: str | None = None) -> subp
 
 @pytest.fixture
 def cli_env(tmp_path: Path) -> dict[str, str]:
-    return {**os.environ, "FACEWARDEN_HOME": str(tmp_path / "home"), "FACEWARDEN_WORKERS": "2"}
+    # Photos only here: the purposes need no liveness session (the liveness tests send clips).
+    return {**os.environ, "FACEWARDEN_HOME": str(tmp_path / "home"), "FACEWARDEN_WORKERS": "2",
+            "FACEWARDEN_LIVENESS_REQUIRED_PURPOSES": "[]"}
 
 
 def test_cli_enrol_folder_verify_identify_erase_export_rotate(cli_env: dict[str, str], shared_faces: Path,

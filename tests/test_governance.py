@@ -142,10 +142,10 @@ def test_a_purpose_that_ends_takes_its_templates_with_it(api: Api, shared_faces:
             "subject_category": "customers", "ends_at": "2027-06-01T00:00:00Z"}
     r = api.client.put("/v1/purposes/payment", json=body, headers=api.keys["admin"])
     assert r.status_code == 202  # changing a purpose's policy takes a second administrator
-    svc.clock = lambda: (svc.clock.__defaults__ and None) or __import__("datetime").datetime(2027, 7, 1, tzinfo=__import__("datetime").UTC)  # type: ignore[attr-defined]
-    assert api.client.post("/v1/retention/run", headers=api.keys["admin"]).json()["subjects_destroyed"] == 0
     approve = api.client.post(f"/v1/approvals/{r.json()['pending_action']}/approve", headers=api.keys["admin2"])
     assert approve.status_code == 200, approve.text
+    assert api.client.post("/v1/retention/run", headers=api.keys["admin"]).json()["subjects_destroyed"] == 0
+    svc.clock = lambda: datetime(2027, 7, 1, tzinfo=UTC)  # the purpose has ended
     assert api.client.post("/v1/retention/run", headers=api.keys["admin"]).json()["subjects_destroyed"] == 1
     r = api.enrol("biden", [_photo(shared_faces, "biden")], purpose="payment")
     assert r.status_code == 403 and r.json()["error"]["code"] == "purpose_ended"
@@ -222,3 +222,70 @@ def test_people_roles_and_keys(service: FaceService) -> None:
     with pytest.raises(Exception, match="another tenant"):
         service.create_person(admin, name="Mallory", person_roles={"operator"}, tenant_id="dmv")
     assert client.get("/v1/purposes", headers={"Authorization": f"Bearer {secret}"}).json()["purposes"]
+
+
+def test_one_administrator_cannot_mint_the_second_person_a_rule_needs(api: Api) -> None:
+    c = api.client
+    r = c.post("/v1/persons", json={"name": "Puppet", "roles": ["admin"]}, headers=api.keys["admin"])
+    assert r.status_code == 202  # a deciding role needs a second administrator
+    pending = r.json()["pending_action"]
+    assert c.post(f"/v1/approvals/{pending}/approve", headers=api.keys["admin"]).status_code == 403
+    ok = c.post(f"/v1/approvals/{pending}/approve", headers=api.keys["admin2"])
+    assert ok.status_code == 200 and ok.json()["result"]["roles"] == ["admin"]
+    # Roles that decide nothing need one administrator.
+    assert c.post("/v1/persons", json={"name": "Clerk", "roles": ["operator"]}, headers=api.keys["admin"]) \
+        .status_code == 201
+
+
+def test_insider_limits_on_exports_and_erasures(api: Api, shared_faces: Path) -> None:
+    svc = api.service
+    svc.settings.person_export_limit_per_day = 2
+    svc.settings.bulk_erase_dual_control_threshold = 2
+    for person in ("obama", "biden", "kit_harington", "rose_leslie"):
+        api.enrol(person, [_photo(shared_faces, person)])
+    c = api.client
+    codes = [c.get(f"/v1/subjects/{p}/export", headers=api.keys["operator"]).status_code
+             for p in ("obama", "biden", "kit_harington")]
+    assert codes == [200, 200, 429]
+    # Erasing one by one does not get round the two-person rule for many erasures.
+    codes = [c.delete(f"/v1/subjects/{p}", headers=api.keys["operator"]).status_code
+             for p in ("obama", "biden", "kit_harington")]
+    assert codes == [200, 200, 429]
+    assert c.delete("/v1/subjects/kit_harington", headers=api.keys["operator"]).json()["error"]["code"] \
+        == "dual_control_required"
+    assert c.get("/v1/subjects", params={"limit": -1}, headers=api.keys["operator"]).status_code == 422
+
+
+def test_device_keys_bound_to_a_purpose_and_expired_templates_never_match(api: Api, shared_faces: Path) -> None:
+    svc = api.service
+    api.enrol("obama", [_photo(shared_faces, "obama")], expires_at="2027-01-01T00:00:00Z")
+    probe = (shared_faces / "people" / "test" / "obama1.jpg").read_bytes()
+    _, terminal = svc.create_api_key(LOCAL_ADMIN, name="payment terminal", key_roles={"verifier"},
+                                     purposes={"payment"})
+    r = api.client.post("/v1/subjects/obama/verify", files={"image": ("p.jpg", probe)}, data={"purpose": "login"},
+                        headers={"Authorization": f"Bearer {terminal}"})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "purpose_not_allowed_for_key"
+    assert "login" not in api.verify("obama", probe, purpose="payment").json()["error"]["message"]  # no hint
+    assert api.identify(probe).json()["faces"][0]["candidates"]  # the gallery is warm
+    svc.clock = lambda: datetime(2027, 1, 2, tzinfo=UTC)  # past the consent term, before any retention run
+    assert api.identify(probe).json()["faces"][0]["candidates"] == []
+    assert api.verify("obama", probe).json()["error"]["code"] == "template_expired"
+
+
+def test_subjects_cannot_erase_records_held_under_a_law_and_long_fields_are_4xx(api: Api,
+                                                                                shared_faces: Path) -> None:
+    svc = api.service
+    admin = replace(LOCAL_ADMIN, tenant_id="default")
+    from facewarden.governance import policy
+
+    svc.define_purpose(admin, policy.PurposeSpec("border", "Border control", frozenset({"law"}), 365, "travellers"))
+    r = api.enrol("obama", [_photo(shared_faces, "obama")], purpose="border", legal_basis="law")
+    me = {"Authorization": f"Bearer {r.json()['subject_credential']}"}
+    r = api.client.delete("/v1/me", headers=me)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "erasure_needs_operator"
+    assert api.client.get("/v1/me", headers=me).status_code == 200  # still there, and still theirs to read
+    r = api.enrol("biden", [_photo(shared_faces, "biden")], purpose="x" * 65)
+    assert r.status_code == 422
+    r = api.verify("obama", b"x", purpose="p" * 500)
+    assert r.status_code == 422
+    assert api.client.get("/v1/keys", headers=_key(svc, "other-bank", "admin", "other admin")).status_code == 403

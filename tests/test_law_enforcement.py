@@ -57,7 +57,8 @@ class World:
         for name, tenant, role in (("rev1", "dmv", "reviewer"), ("rev2", "dmv", "reviewer"),
                                    ("admin_dmv", "dmv", "admin"), ("inv_dmv", "dmv", "investigator"),
                                    ("inv_a", "police-a", "investigator"), ("inv_a2", "police-a", "investigator"),
-                                   ("rev_a", "police-a", "reviewer"), ("inv_b", "police-b", "investigator")):
+                                   ("rev_a", "police-a", "reviewer"), ("inv_b", "police-b", "investigator"),
+                                   ("admin_ops", "default", "admin")):
             pid = service.create_person(LOCAL_ADMIN, name=name, person_roles={role}, tenant_id=tenant)
             _, secret = service.create_api_key(LOCAL_ADMIN, name=name, key_roles={role}, person_id=pid,
                                                tenant_id=tenant)
@@ -182,7 +183,7 @@ def test_filing_a_request(world: World) -> None:
     w.refused(lambda: w.file(authorised_use="missing-person"), 403, "use_not_allowed", "le_request_file")
     w.refused(lambda: w.file(max_candidates=6), 400, "invalid_request", "le_request_file")
     w.refused(lambda: w.file(administering_tenant="nowhere"), 404, "unknown_agency", "le_request_file")
-    w.refused(lambda: w.file(administering_tenant="police-b"), 409, "no_le_policy", "le_request_file")
+    w.refused(lambda: w.file(administering_tenant="police-b"), 404, "unknown_agency", "le_request_file")
     w.refused(lambda: w.file("rev1"), 403, "forbidden", "le_request_file")
     w.refused(lambda: w.file(probe=w.two_faces), 422, "multiple_faces", "le_request_file")
     assert {e["case_id"] for e in w.entries("le_request_file", "use_not_allowed")} == {"CASE-1"}
@@ -367,7 +368,9 @@ def test_emergency_searches_and_their_follow_up(world: World) -> None:
     w.move_clock(hours=49)
     w.refused(lambda: w.file(case_number="CASE-E1", emergency_search_id=e1), 409, "follow_up_too_late",
               "le_request_file")
-    r = w.client.post("/v1/retention/run", headers=w.headers["admin_dmv"])
+    # The retention job serves every tenant: the deployment's administrator runs it, not the agency's.
+    assert w.client.post("/v1/retention/run", headers=w.headers["admin_dmv"]).status_code == 403
+    r = w.client.post("/v1/retention/run", headers=w.headers["admin_ops"])
     assert r.status_code == 200, r.text
     assert r.json()["emergencies_flagged"] == 1
 
@@ -385,6 +388,6 @@ def test_emergency_searches_and_their_follow_up(world: World) -> None:
     # The deleted leads are gone for the reviewers too; running the job again changes nothing.
     w.refused(lambda: w.confirm(found["CASE-E1"]["candidates"][0]["candidate_id"], "rev1"), 404,
               "candidate_not_found", "le_confirm")
-    assert w.client.post("/v1/retention/run", headers=w.headers["admin_dmv"]).json()["emergencies_flagged"] == 0
+    assert w.client.post("/v1/retention/run", headers=w.headers["admin_ops"]).json()["emergencies_flagged"] == 0
     assert w.confirm(found["CASE-E2"]["candidates"][0]["candidate_id"], "rev1").status_code == 200
     w.finish()

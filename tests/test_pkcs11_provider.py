@@ -381,7 +381,7 @@ def test_service_end_to_end_with_the_hsm_as_key_provider(hsm: Hsm, tmp_path: Pat
     from facewarden.service.core import LOCAL_ADMIN
 
     settings = Settings(home=tmp_path / "home", key_provider="pkcs11", pkcs11_module=hsm.module,
-                        pkcs11_token_label=TOKEN, pkcs11_pin=PIN)
+                        pkcs11_token_label=TOKEN, pkcs11_pin=PIN, liveness_required_purposes=[])  # photos only
     svc = build_service(settings, create=True, engine_factory=lambda: face_engine)  # type: ignore[arg-type,return-value]
     assert not (tmp_path / "home" / "keys" / "kek.json").exists()  # no key file: the KEK lives in the token
     photos = [p.read_bytes() for p in sorted((shared_faces / "people" / "train" / "obama").iterdir())]

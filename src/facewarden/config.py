@@ -65,8 +65,21 @@ class Settings(BaseSettings):
     dpo_contact: str | None = None
     person_verify_limit_per_hour: int = 600  # verifications one person or device may run per hour
     person_search_limit_per_day: int = 200  # identifications and police searches one person may run per day
-    bulk_erase_dual_control_threshold: int = 10  # erasing more subjects at once needs a second administrator
+    person_export_limit_per_day: int = 50  # exports (plaintext templates) one person may run per day
+    bulk_erase_dual_control_threshold: int = 10  # erasing more subjects a day needs a second administrator
     retention_interval_s: float = 3600.0  # how often `serve` runs the retention job
+
+    # Liveness: which purposes need a passed liveness session to verify (seeded into new tenants' purposes),
+    # where the passive PAD models are (never shipped in the repository), session and retention limits
+    liveness_required_purposes: list[str] = Field(default_factory=lambda: ["login", "payment"])
+    pad_model_dir: Path | None = None
+    liveness_landmarks: Literal["dlib5", "dlib68"] = "dlib5"  # dlib68: non-commercial licence (iBUG 300-W)
+    liveness_session_ttl_s: int = 180  # a challenge must be answered within this
+    liveness_pass_valid_s: int = 120  # a passed session must be used by a verification within this
+    liveness_max_failures_per_hour: int = 5  # per subject and device, like failed verifications
+    liveness_audit_frames_days: int = 30  # sealed audit frames are destroyed after this
+    liveness_max_video_bytes: int = 20 * 1024 * 1024
+    liveness_max_seconds: float = 10.0
 
     host: str = "127.0.0.1"
     port: int = 8443

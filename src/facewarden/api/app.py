@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -19,6 +19,7 @@ from facewarden.api.audit_routes import audit_router
 from facewarden.api.governance_routes import governance_router
 from facewarden.api.le_routes import le_router
 from facewarden.api.limits import BodySizeLimit, RateLimiter
+from facewarden.api.liveness_routes import liveness_router
 from facewarden.errors import FaceWardenError, InvalidInput
 from facewarden.service import Actor, EnrolRequest, FaceService
 
@@ -42,6 +43,7 @@ class ApiKeyBody(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     roles: list[str]
     person_id: str | None = None  # required for admin, reviewer and investigator keys
+    purposes: list[str] | None = Field(default=None, max_length=20)  # bind a device key to these purposes
 
 
 class RotateBody(BaseModel):
@@ -118,11 +120,12 @@ def create_app(service: FaceService, *, on_shutdown: Callable[[], None] | None =
     @app.post("/v1/subjects", status_code=201, responses=ERRORS, tags=["subjects"])
     async def enrol(
         who: Caller,
-        subject: Annotated[str, Form(description="The operator's reference for the person")],
-        purpose: Annotated[str, Form(description="device-unlock, payment, login, ...")],
-        legal_basis: Annotated[str, Form(description="consent, contract, law, vital-interest, public-task")],
+        subject: Annotated[str, Form(description="The operator's reference for the person", max_length=200)],
+        purpose: Annotated[str, Form(description="device-unlock, payment, login, ...", max_length=64)],
+        legal_basis: Annotated[str, Form(description="consent, contract, law, vital-interest, public-task",
+                                         max_length=32)],
         images: Annotated[list[UploadFile], File(description="1-10 photos of the person, one face each")],
-        display_name: Annotated[str | None, Form()] = None,
+        display_name: Annotated[str | None, Form(max_length=200)] = None,
         consent_given_at: Annotated[datetime | None, Form()] = None,
         consent_method: Annotated[str | None, Form(max_length=200)] = None,
         consent_text: Annotated[str | None, Form(max_length=20000)] = None,
@@ -135,15 +138,20 @@ def create_app(service: FaceService, *, on_shutdown: Callable[[], None] | None =
         return await run_in_threadpool(service.enrol, who, req)
 
     @app.get("/v1/subjects", tags=["subjects"], responses=ERRORS)
-    def list_subjects(who: Caller, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+    def list_subjects(who: Caller, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                      offset: Annotated[int, Query(ge=0, le=2**31)] = 0) -> list[dict[str, Any]]:
         return service.list_subjects(who, limit=limit, offset=offset)
 
     @app.post("/v1/subjects/{subject}/verify", tags=["matching"], responses=ERRORS)
     async def verify(who: Caller, subject: str, image: Annotated[UploadFile, File()],
-                     purpose: Annotated[str, Form(description="Why you verify; must be the template's purpose")],
+                     purpose: Annotated[str, Form(description="Why you verify; must be the template's purpose",
+                                                  max_length=64)],
+                     liveness_session: Annotated[str | None, Form(description="A passed liveness session, "
+                                                                  "where the purpose requires one")] = None,
                      ) -> dict[str, Any]:
         photo = await read_upload(image)
-        result = await run_in_threadpool(lambda: service.verify(who, subject, photo, purpose=purpose))
+        result = await run_in_threadpool(lambda: service.verify(who, subject, photo, purpose=purpose,
+                                                                liveness_session=liveness_session))
         body: dict[str, Any] = {"subject": subject, "match": result.match,
                                 "attempts_left": result.attempts_left, "locked": result.locked}
         if result.distance is not None:  # the service withholds scores from devices and apps
@@ -162,7 +170,8 @@ def create_app(service: FaceService, *, on_shutdown: Callable[[], None] | None =
 
     @app.post("/v1/identify", tags=["matching"], responses=ERRORS)
     async def identify(who: Caller, image: Annotated[UploadFile, File()],
-                       purpose: Annotated[str, Form(description="Only templates enrolled for it are searched")],
+                       purpose: Annotated[str, Form(description="Only templates enrolled for it are searched",
+                                                    max_length=64)],
                        max_candidates: Annotated[int, Form()] = 5,
                        all_faces: Annotated[bool, Form()] = False) -> dict[str, Any]:
         photo = await read_upload(image)
@@ -193,7 +202,8 @@ def create_app(service: FaceService, *, on_shutdown: Callable[[], None] | None =
     @app.post("/v1/api-keys", status_code=201, tags=["keys"], responses=ERRORS)
     def create_api_key(who: Caller, body: ApiKeyBody) -> dict[str, Any]:
         key_id, secret = service.create_api_key(who, name=body.name, key_roles=set(body.roles),
-                                                person_id=body.person_id)
+                                                person_id=body.person_id,
+                                                purposes=set(body.purposes) if body.purposes else None)
         return {"id": key_id, "api_key": secret, "roles": sorted(body.roles),
                 "note": "Store this key now; it is not shown again."}
 
@@ -205,4 +215,5 @@ def create_app(service: FaceService, *, on_shutdown: Callable[[], None] | None =
     app.include_router(audit_router(service, Depends(actor), ERRORS))
     app.include_router(governance_router(service, Depends(actor), ERRORS))
     app.include_router(le_router(service, Depends(actor), ERRORS))
+    app.include_router(liveness_router(service, Depends(actor), ERRORS))
     return app

@@ -27,7 +27,7 @@ def audit_router(service: FaceService, caller: Any, errors: dict[int | str, dict
     @router.get("/entries")
     def entries(who: Caller, actor: str | None = None, subject: str | None = None, subject_id: str | None = None,
                 case: str | None = None, operation: str | None = None, since: datetime | None = None,
-                until: datetime | None = None, after_seq: int = -1,
+                until: datetime | None = None, after_seq: Annotated[int, Query(ge=-1, le=2**62)] = -1,
                 limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> dict[str, Any]:
         """Entries by person (`actor`), subject, case, operation and time (`since` inclusive, `until` exclusive).
         Page with `after_seq` set to the last `seq` you received."""
@@ -67,15 +67,15 @@ def audit_router(service: FaceService, caller: Any, errors: dict[int | str, dict
         return {"heads": [h.to_json(signer.log_id) for h in service.audit.stored_heads()]}
 
     @router.get("/proofs/inclusion")
-    def inclusion(who: Caller, seq: Annotated[int, Query(ge=0)],
-                  tree_size: Annotated[int | None, Query(ge=1)] = None) -> dict[str, Any]:
+    def inclusion(who: Caller, seq: Annotated[int, Query(ge=0, le=2**62)],
+                  tree_size: Annotated[int | None, Query(ge=1, le=2**62)] = None) -> dict[str, Any]:
         """RFC 9162 inclusion proof of entry `seq` in the signed tree of `tree_size` (default: the latest)."""
         service.audit_proofs_allowed(who)
         return service.audit.inclusion_proof(seq, tree_size)
 
     @router.get("/proofs/consistency")
-    def consistency(who: Caller, first: Annotated[int, Query(ge=0)],
-                    second: Annotated[int | None, Query(ge=0)] = None) -> dict[str, Any]:
+    def consistency(who: Caller, first: Annotated[int, Query(ge=0, le=2**62)],
+                    second: Annotated[int | None, Query(ge=0, le=2**62)] = None) -> dict[str, Any]:
         """RFC 9162 consistency proof between two signed tree heads (default second: the latest)."""
         service.audit_proofs_allowed(who)
         return service.audit.consistency_proof(first, second)

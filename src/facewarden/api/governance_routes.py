@@ -24,6 +24,7 @@ class PurposeBody(BaseModel):
     retention_days: int
     subject_category: str = Field(min_length=1, max_length=200)
     law_enforcement_searchable: bool = False
+    liveness_required: bool = False
     ends_at: datetime | None = None
 
 
@@ -52,11 +53,11 @@ def governance_router(service: FaceService, caller: Any, errors: dict[int | str,
     router = APIRouter(prefix="/v1", responses=errors)
     Caller = Annotated[Actor, caller]
 
-    @router.post("/persons", status_code=201, tags=["people"])
-    def create_person(who: Caller, body: PersonBody) -> dict[str, Any]:
-        """A named person in your tenant; issue their API keys with `person_id`."""
-        person_id = service.create_person(who, name=body.name, person_roles=set(body.roles))
-        return {"person_id": person_id, "roles": sorted(body.roles)}
+    @router.post("/persons", status_code=201, tags=["people"], responses={202: {"description": "Waiting"}})
+    def create_person(who: Caller, body: PersonBody) -> Any:
+        """A named person in your tenant; issue their API keys with `person_id`. A person with a deciding role
+        (admin, reviewer, investigator) needs a second administrator's approval."""
+        return _accepted(service.add_person(who, name=body.name, person_roles=set(body.roles)))
 
     @router.get("/purposes", tags=["purposes"])
     def list_purposes(who: Caller) -> dict[str, Any]:
@@ -66,7 +67,7 @@ def governance_router(service: FaceService, caller: Any, errors: dict[int | str,
     def define_purpose(who: Caller, name: str, body: PurposeBody) -> Any:
         """A new purpose is defined at once; changing an existing one needs a second administrator."""
         spec = policy.PurposeSpec(name, body.description, frozenset(body.legal_bases), body.retention_days,
-                                  body.subject_category, body.law_enforcement_searchable)
+                                  body.subject_category, body.law_enforcement_searchable, body.liveness_required)
         return _accepted(service.define_purpose(who, spec, body.ends_at))
 
     @router.put("/le/policy", tags=["law enforcement"], responses={202: {"description": "Waiting for approval"}})

@@ -27,25 +27,29 @@ def utc_timestamp(when: datetime | None = None) -> str:
     return (when or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _check_detail(value: Any, path: str) -> None:
+MAX_DETAIL_TEXT = 200  # identifiers are short; a longer string is cut rather than refused (no 500 on bad input)
+# Column widths of the entry (store/models.py AuditEntry): request values are cut to fit, never rejected.
+_WIDTHS = {"tenant_id": 64, "actor": 200, "operation": 40, "subject_id": 36, "case_id": 64, "purpose": 64,
+           "legal_basis": 32, "outcome": 64}
+
+
+def _check_detail(value: Any, path: str) -> Any:
     # Floats and bytes are refused outright: that is where a score or an embedding would slip in.
-    if value is None or isinstance(value, bool | int | str):
-        return
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, str):
+        return value[:MAX_DETAIL_TEXT]
     if isinstance(value, list | tuple):
-        for i, item in enumerate(value):
-            _check_detail(item, f"{path}[{i}]")
-        return
+        return [_check_detail(item, f"{path}[{i}]") for i, item in enumerate(value[:100])]
     if isinstance(value, dict):
-        for k, item in value.items():
-            _check_detail(item, f"{path}.{k}")
-        return
+        return {str(k)[:64]: _check_detail(item, f"{path}.{k}") for k, item in value.items()}
     raise AuditDetailError(f"Audit detail {path} is a {type(value).__name__}; only identifiers, counts and "
                            "flags may be logged (no scores, embeddings or images).")
 
 
 def canonical_details(details: Mapping[str, Any]) -> str:
-    _check_detail(dict(details), "details")
-    text = json.dumps(details, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    cleaned = _check_detail(dict(details), "details")
+    text = json.dumps(cleaned, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     if len(text.encode()) > MAX_DETAILS_BYTES:
         raise AuditDetailError(f"Audit details exceed {MAX_DETAILS_BYTES} bytes.")
     return text
@@ -73,7 +77,8 @@ class AuditEvent:
     committed: bool = False  # set once the entry's transaction has committed
 
     def values(self, at: str | None = None) -> dict[str, Any]:
-        return {"at": at or utc_timestamp(), "tenant_id": self.tenant_id, "actor": self.actor,
-                "operation": self.operation, "subject_id": self.subject_id, "case_id": self.case_id,
-                "purpose": self.purpose, "legal_basis": self.legal_basis, "outcome": self.outcome,
-                "details": canonical_details(self.details)}
+        fields = {"tenant_id": self.tenant_id, "actor": self.actor, "operation": self.operation,
+                  "subject_id": self.subject_id, "case_id": self.case_id, "purpose": self.purpose,
+                  "legal_basis": self.legal_basis, "outcome": self.outcome}
+        cut = {k: v[:_WIDTHS[k]] if isinstance(v, str) else v for k, v in fields.items()}
+        return {"at": at or utc_timestamp(), **cut, "details": canonical_details(self.details)}

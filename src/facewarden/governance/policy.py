@@ -27,6 +27,7 @@ class PurposeSpec:
     retention_days: int
     subject_category: str
     law_enforcement_searchable: bool = False
+    liveness_required: bool = False  # verification needs a passed liveness session (payment, login)
 
 
 # Seeded into every new tenant; administrators change them under dual control.
@@ -82,8 +83,9 @@ def retention_deadline(*, created_at: datetime, last_interaction: datetime | Non
 
 def check_match_purpose(subject_purpose: str, requested: str) -> None:
     if requested != subject_purpose:
-        raise Forbidden(f"This template was enrolled for '{subject_purpose}' and can only be matched for that "
-                        f"purpose, not '{requested}'.", code="purpose_mismatch")
+        # The enrolled purpose is not named: the answer must not teach a caller which purpose to claim.
+        raise Forbidden(f"This template cannot be matched for '{requested}': templates match only for the purpose "
+                        "they were enrolled for.", code="purpose_mismatch")
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,12 @@ class Actor:
     roles: frozenset[str]
     person_id: str | None = None
     subject_id: str | None = None  # set only for a data subject acting through their credential
+    purposes: frozenset[str] | None = None  # a device key bound to purposes (a payment terminal); None: any
+
+    def check_purpose(self, purpose: str) -> None:
+        if self.purposes is not None and purpose not in self.purposes:
+            raise Forbidden(f"This API key may be used only for {sorted(self.purposes)}.",
+                            code="purpose_not_allowed_for_key")
 
     def require(self, *allowed: str) -> None:
         if not self.roles & set(allowed):
@@ -57,7 +63,8 @@ def purpose_row(tenant_id: str, spec: policy.PurposeSpec, ends_at: datetime | No
     return Purpose(tenant_id=tenant_id, name=spec.name, description=spec.description,
                    legal_bases=",".join(sorted(spec.legal_bases)), retention_days=spec.retention_days,
                    law_enforcement_searchable=spec.law_enforcement_searchable,
-                   subject_category=spec.subject_category, ends_at=ends_at, created_at=now, updated_at=now)
+                   liveness_required=spec.liveness_required, subject_category=spec.subject_category,
+                   ends_at=ends_at, created_at=now, updated_at=now)
 
 
 def retain_until(subject: Subject, purpose: Purpose | None) -> datetime:

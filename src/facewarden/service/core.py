@@ -54,6 +54,7 @@ from facewarden.service.common import (
 from facewarden.service.common import LOCAL_ADMIN as LOCAL_ADMIN  # re-exported: adapters and tests use it here
 from facewarden.service.governance import GovernanceUseCases
 from facewarden.service.lawenforcement import SEARCH_OPERATIONS, LawEnforcementUseCases
+from facewarden.service.liveness import LivenessUseCases
 from facewarden.store import ApiKey, AuditEntry, Database, Person, Purpose, ServiceState, Subject, Template, Tenant
 from facewarden.vision import DetectedFace, FaceEngine
 from facewarden.vision.batch import EngineOptions
@@ -109,7 +110,7 @@ class IdentifiedFace:
     candidates: list[Candidate] = field(default_factory=list)
 
 
-class FaceService(GovernanceUseCases, LawEnforcementUseCases):
+class FaceService(GovernanceUseCases, LawEnforcementUseCases, LivenessUseCases):
     def __init__(self, settings: Settings, db: Database, vault: DataKeyVault, audit: AuditLog,
                  engine_factory: Callable[[], FaceEngine] | None = None) -> None:
         self.settings = settings
@@ -155,6 +156,7 @@ class FaceService(GovernanceUseCases, LawEnforcementUseCases):
                 s.add(Tenant(id=tenant_id, name=name or tenant_id, created_at=now))
                 s.flush()
                 for spec in policy.DEFAULT_PURPOSES:
+                    spec = replace(spec, liveness_required=spec.name in self.settings.liveness_required_purposes)
                     s.add(purpose_row(tenant_id, spec, None, now))
 
     def _target_tenant(self, actor: Actor, tenant_id: str | None) -> str:
@@ -163,10 +165,25 @@ class FaceService(GovernanceUseCases, LawEnforcementUseCases):
             raise Forbidden("Only the local administrator (CLI) acts on another tenant.", code="wrong_tenant")
         return tenant
 
+    def add_person(self, actor: Actor, *, name: str, person_roles: set[str]) -> dict[str, Any]:
+        """Over the API: a person with a deciding role (admin, reviewer, investigator) takes two administrators,
+        or one administrator could mint the second person every two-person rule asks for."""
+        if person_roles & roles.PERSONAL_ROLES and not actor.is_local_admin:
+            with self._audited(actor, "person_create", roles.ADMIN) as event:
+                if not name or len(name) > 200 or not person_roles <= roles.ALL_ROLES:
+                    raise InvalidInput("A person needs a 1-200 character name and known roles.", code="invalid_roles")
+                event.outcome = "proposed"
+                return self._propose(actor, "person_create", {"name": name, "roles": sorted(person_roles)}, event)
+        return {"person_id": self.create_person(actor, name=name, person_roles=person_roles),
+                "roles": sorted(person_roles), "status": "applied"}
+
     def create_person(self, actor: Actor, *, name: str, person_roles: set[str],
-                      tenant_id: str | None = None) -> str:
+                      tenant_id: str | None = None, _dual_approved: bool = False) -> str:
         """A named person in a tenant. Their API keys carry their roles; the audit log names them."""
         with self._audited(actor, "person_create", roles.ADMIN) as event:
+            if person_roles & roles.PERSONAL_ROLES and not (actor.is_local_admin or _dual_approved):
+                raise Forbidden("A person with the roles admin, reviewer or investigator needs a second "
+                                "administrator's approval: POST /v1/persons proposes it.", code="dual_control_required")
             unknown = person_roles - roles.ALL_ROLES
             if unknown or not person_roles:
                 raise InvalidInput(f"Unknown or missing roles {sorted(unknown)}; use {sorted(roles.ALL_ROLES)}.",
@@ -184,7 +201,7 @@ class FaceService(GovernanceUseCases, LawEnforcementUseCases):
         return person_id
 
     def create_api_key(self, actor: Actor, *, name: str, key_roles: set[str], tenant_id: str | None = None,
-                       person_id: str | None = None) -> tuple[str, str]:
+                       person_id: str | None = None, purposes: set[str] | None = None) -> tuple[str, str]:
         """Return (key id, secret). The secret is shown once; only its SHA-256 is stored. Keys with the roles
         that decide or search (admin, reviewer, investigator) must belong to a person."""
         with self._audited(actor, "api_key_create", roles.ADMIN) as event:
@@ -197,7 +214,7 @@ class FaceService(GovernanceUseCases, LawEnforcementUseCases):
             key_id = str(uuid.uuid4())
             secret = "fw_" + secrets.token_urlsafe(32)
             event.details = {"key_id": key_id, "roles": sorted(key_roles), "for_tenant": tenant,
-                             "person_id": person_id}
+                             "person_id": person_id, "purposes": sorted(purposes) if purposes else None}
             with self.db.session() as s:
                 if person_id is not None:
                     person = s.get(Person, person_id)
@@ -212,7 +229,7 @@ class FaceService(GovernanceUseCases, LawEnforcementUseCases):
                                        code="person_required")
                 s.add(ApiKey(id=key_id, tenant_id=tenant, name=name, roles=",".join(sorted(key_roles)),
                              key_hash=hashlib.sha256(secret.encode()).hexdigest(), created_at=self.clock(),
-                             person_id=person_id))
+                             person_id=person_id, purposes=",".join(sorted(purposes)) if purposes else None))
                 self.audit.append(s, event)
         return key_id, secret
 
@@ -240,13 +257,14 @@ class FaceService(GovernanceUseCases, LawEnforcementUseCases):
             if key is None or key.revoked_at is not None:
                 raise Unauthorized("The API key is unknown or revoked. Ask an administrator for a new one.")
             key_roles = frozenset(key.roles.split(","))
-            if key.person_id is None:
-                return Actor(key.tenant_id, f"apikey:{key.id}", key_roles)
+            bound = frozenset(key.purposes.split(",")) if key.purposes else None
+            if key.person_id is None:  # a device or app: never a deciding role, whatever an old key says
+                return Actor(key.tenant_id, f"apikey:{key.id}", key_roles - roles.PERSONAL_ROLES, purposes=bound)
             person = s.get(Person, key.person_id)
             if person is None or person.disabled_at is not None:
                 raise Unauthorized("The person this API key belongs to is disabled.")
             return Actor(key.tenant_id, f"person:{person.id}", key_roles & set(person.roles.split(",")),
-                         person_id=person.id)
+                         person_id=person.id, purposes=bound)
 
     # -- helpers ---------------------------------------------------------------------------
     def _subject(self, s: Session, actor: Actor, external_id: str | None, *, for_update: bool = False) -> Subject:
@@ -279,6 +297,21 @@ class FaceService(GovernanceUseCases, LawEnforcementUseCases):
     def _probe(self, image: bytes) -> DetectedFace:
         return self.engine.single_face(decode_image(image, self.limits))
 
+    def _matchable(self, s: Session, tenant_id: str, subject_ids: list[str], purposes: set[str], *,
+                   legal_bases: set[str] | None = None) -> dict[str, str]:
+        """Subject id -> reference, for the candidates the database still allows to match: right tenant and
+        purpose (the in-memory gallery is only a cache), not past their retention, the legal basis if asked."""
+        if not subject_ids:
+            return {}
+        q = select(Subject).where(Subject.id.in_(subject_ids), Subject.tenant_id == tenant_id,
+                                  Subject.purpose.in_(purposes))
+        if legal_bases is not None:
+            q = q.where(Subject.legal_basis.in_(legal_bases))
+        now = self.clock()
+        rows = s.scalars(q).all()
+        policies = {p.name: p for p in s.scalars(select(Purpose).where(Purpose.tenant_id == tenant_id))}
+        return {r.id: r.external_id for r in rows if retain_until(r, policies.get(r.purpose)) > now}
+
     def _purpose(self, s: Session, tenant_id: str, name: str) -> Purpose:
         purpose = s.get(Purpose, (tenant_id, name))
         if purpose is None:
@@ -286,7 +319,8 @@ class FaceService(GovernanceUseCases, LawEnforcementUseCases):
                            code="unknown_purpose")
         return purpose
 
-    def _check_rate(self, actor: Actor, operations: tuple[str, ...], limit: int, window: timedelta) -> None:
+    def _check_rate(self, actor: Actor, operations: tuple[str, ...], limit: int, window: timedelta, *,
+                    code: str = "person_rate_limited") -> None:
         """Per-person limits, counted from the audit log itself, so they hold across processes."""
         since = utc_timestamp(self.clock() - window)
         with self.db.session(readonly=True) as s:
@@ -295,7 +329,7 @@ class FaceService(GovernanceUseCases, LawEnforcementUseCases):
         if (used or 0) >= limit:
             raise FaceWardenError(f"You ran {used} of these operations in the last {window}; the limit per person "
                                   f"is {limit}. Ask an administrator if this is legitimate work.",
-                                  code="person_rate_limited", status=429)
+                                  code=code, status=429)
 
     # -- enrol -----------------------------------------------------------------------------
     def enrol(self, actor: Actor, req: EnrolRequest,
@@ -346,7 +380,7 @@ class FaceService(GovernanceUseCases, LawEnforcementUseCases):
             event.subject_id = subject.id
             event.outcome = "enrolled"
             event.details = {"templates": len(faces), "model": model.version,
-                             "consent_method": req.consent_method, "expires_at": iso(expires),
+                             "consent_recorded": req.consent_method is not None, "expires_at": iso(expires),
                              "passcode": req.passcode is not None}
             try:
                 s.flush()
@@ -384,23 +418,31 @@ class FaceService(GovernanceUseCases, LawEnforcementUseCases):
                                code="image_count")
 
     # -- verify (1:1) ----------------------------------------------------------------------
-    def verify(self, actor: Actor, external_id: str, image: bytes, *, purpose: str) -> VerifyResult:
-        """1:1, for the purpose the caller states; a template matches only for the purpose it was enrolled for."""
+    def verify(self, actor: Actor, external_id: str, image: bytes, *, purpose: str,
+               liveness_session: str | None = None) -> VerifyResult:
+        """1:1, for the purpose the caller states; a template matches only for the purpose it was enrolled for.
+        Where the purpose requires it, a passed liveness session of this subject and device is consumed."""
         with self._audited(actor, "verify", roles.OPERATOR, roles.VERIFIER, purpose=purpose) as event:
+            actor.check_purpose(purpose)
             self._check_rate(actor, ("verify",), self.settings.person_verify_limit_per_hour, timedelta(hours=1))
-            return self._verify(actor, external_id, image, purpose, event)
+            return self._verify(actor, external_id, image, purpose, liveness_session, event)
 
-    def _verify(self, actor: Actor, external_id: str, image: bytes, purpose: str,
+    def _verify(self, actor: Actor, external_id: str, image: bytes, purpose: str, liveness_session: str | None,
                 event: AuditEvent) -> VerifyResult:
         with self.db.session(readonly=True) as s:
             subject = self._subject(s, actor, external_id)
             self._describe(event, subject)
             policy.check_match_purpose(subject.purpose, purpose)
             self._check_usable(s, subject)
+            needs_liveness = self.liveness_required(s, subject)
+            if needs_liveness and not liveness_session:
+                self._consume_liveness(s, actor, subject, None)  # refuses, before any face work
         probe = self._probe(image)  # a bad photo is an input error, not a failed attempt
         with self.db.session() as s:
             subject = self._subject(s, actor, external_id, for_update=True)
             self._check_usable(s, subject)
+            if needs_liveness:
+                self._consume_liveness(s, actor, subject, liveness_session)  # single use, with this attempt
             # Embeddings of different models are not comparable: only this model's templates count.
             model = self.engine.model.version
             stored = [(t, v) for t, v in self._decrypt_templates(subject) if t.model_version == model]
@@ -524,6 +566,7 @@ class FaceService(GovernanceUseCases, LawEnforcementUseCases):
             if purpose == policy.LAW_ENFORCEMENT:
                 raise Forbidden("Police searches run only under an approved request: see /v1/le/requests.",
                                 code="grant_required")
+            actor.check_purpose(purpose)
             with self.db.session(readonly=True) as s:
                 self._purpose(s, actor.tenant_id, purpose)
             self._check_rate(actor, SEARCH_OPERATIONS, self.settings.person_search_limit_per_day, timedelta(days=1))
@@ -540,8 +583,7 @@ class FaceService(GovernanceUseCases, LawEnforcementUseCases):
                 found = self.gallery.search(actor.tenant_id, face.embedding,
                                             threshold=self.settings.match_threshold,
                                             max_candidates=max_candidates, purposes=purposes)
-                names = dict(s.execute(select(Subject.id, Subject.external_id).where(
-                    Subject.id.in_([c.subject_id for c in found]))).all()) if found else {}
+                names = self._matchable(s, actor.tenant_id, [c.subject_id for c in found], purposes)
                 results.append(IdentifiedFace(face.box, [
                     Candidate(names[c.subject_id], c.subject_id, c.distance)
                     for c in found if c.subject_id in names]))
@@ -555,9 +597,20 @@ class FaceService(GovernanceUseCases, LawEnforcementUseCases):
     def erase(self, actor: Actor, external_id: str | None) -> dict[str, Any]:
         """GDPR Art. 17: delete the records and destroy the data key (crypto-shredding). Operators erase in their
         tenant; a data subject erases their own record with their credential."""
-        with self._audited(actor, "erase", roles.OPERATOR, roles.SUBJECT) as event, self.db.session() as s:
-            subject = self._subject(s, actor, external_id, for_update=True)
-            return self._shred(s, subject, event, "erased")
+        return self._erase(actor, external_id)
+
+    def _erase(self, actor: Actor, external_id: str | None, *, dual_approved: bool = False) -> dict[str, Any]:
+        with self._audited(actor, "erase", roles.OPERATOR, roles.SUBJECT) as event:
+            if roles.OPERATOR in actor.roles and not (actor.is_local_admin or dual_approved):
+                # Many erasures by one person need a second administrator, however they are split up.
+                self._check_rate(actor, ("erase",), self.settings.bulk_erase_dual_control_threshold,
+                                 timedelta(days=1), code="dual_control_required")
+            with self.db.session() as s:
+                subject = self._subject(s, actor, external_id, for_update=True)
+                if actor.subject_id and subject.legal_basis not in {"consent", "contract"}:
+                    raise Forbidden(f"This record is kept on the legal basis '{subject.legal_basis}'; ask the "
+                                    "operator, who must check whether it may be erased.", code="erasure_needs_operator")
+                return self._shred(s, subject, event, "erased")
 
     def withdraw_consent(self, actor: Actor, external_id: str | None) -> dict[str, Any]:
         """Withdrawal stops matching at once and erases the templates the consent covered."""
@@ -590,7 +643,13 @@ class FaceService(GovernanceUseCases, LawEnforcementUseCases):
     def export(self, actor: Actor, external_id: str | None) -> dict[str, Any]:
         """GDPR Art. 15/20: everything held on one subject, templates included, as JSON. There is no bulk
         export of templates, for anyone."""
-        with self._audited(actor, "export", roles.OPERATOR, roles.SUBJECT) as event, self.db.session() as s:
+        with self._audited(actor, "export", roles.OPERATOR, roles.SUBJECT) as event:
+            # One subject at a time, and few per day: exports hold plaintext templates.
+            self._check_rate(actor, ("export",), self.settings.person_export_limit_per_day, timedelta(days=1))
+            return self._export(actor, external_id, event)
+
+    def _export(self, actor: Actor, external_id: str | None, event: AuditEvent) -> dict[str, Any]:
+        with self.db.session() as s:
             subject = self._subject(s, actor, external_id)
             self._describe(event, subject)
             templates = self._decrypt_templates(subject)
@@ -622,8 +681,10 @@ class FaceService(GovernanceUseCases, LawEnforcementUseCases):
     def list_subjects(self, actor: Actor, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
         """Identifiers and metadata only; never face data."""
         with self._audited(actor, "list_subjects", roles.OPERATOR) as event, self.db.session() as s:
+            if not (1 <= limit <= 1000 and 0 <= offset <= 2**31):
+                raise InvalidInput("`limit` must be 1-1000 and `offset` 0 or more.", code="invalid_page")
             rows = s.scalars(select(Subject).where(Subject.tenant_id == actor.tenant_id)
-                             .order_by(Subject.created_at).limit(min(limit, 1000)).offset(offset)).all()
+                             .order_by(Subject.created_at).limit(limit).offset(offset)).all()
             event.details = {"count": len(rows), "offset": offset}
             self.audit.append(s, event)
             return [{"subject": r.external_id, "purpose": r.purpose, "legal_basis": r.legal_basis,
@@ -635,6 +696,7 @@ class FaceService(GovernanceUseCases, LawEnforcementUseCases):
         """New KEK version; every data key rewrapped under it. Over the API it takes two administrators
         (dual control): the first proposes, the second approves at /v1/approvals."""
         if not actor.is_local_admin:
+            self._require_deployment_admin(actor, "key_rotate")
             with self._audited(actor, "key_rotate", roles.ADMIN) as event:
                 event.outcome = "proposed"
                 return self._propose(actor, "key_rotation", {"retire_old": retire_old}, event)
@@ -702,10 +764,26 @@ class FaceService(GovernanceUseCases, LawEnforcementUseCases):
 
     def audit_proofs_allowed(self, actor: Actor) -> None:
         """Proofs and tree heads hold hashes only, but they are still for auditors and administrators."""
-        actor.require(roles.AUDITOR, roles.ADMIN)
+        self._require(actor, "audit_proof", roles.AUDITOR, roles.ADMIN)
+
+    def _require(self, actor: Actor, operation: str, *allowed: str) -> None:
+        """A role check for reads that are not logged when allowed: the refusal still is."""
+        try:
+            actor.require(*allowed)
+        except Forbidden as exc:
+            self.audit.record(AuditEvent(actor.tenant_id, actor.principal, operation, outcome=exc.code))
+            raise
+
+    def _require_deployment_admin(self, actor: Actor, operation: str) -> None:
+        """Key-encryption keys serve every tenant: only the deployment's own administrators manage them."""
+        self._require(actor, operation, roles.ADMIN)
+        if actor.tenant_id != DEFAULT_TENANT:
+            self.audit.record(AuditEvent(actor.tenant_id, actor.principal, operation, outcome="deployment_only"))
+            raise Forbidden("Keys and the retention job serve every tenant; the deployment's administrators "
+                            f"(tenant '{DEFAULT_TENANT}') run them.", code="deployment_only")
 
     def key_status(self, actor: Actor) -> dict[str, Any]:
-        actor.require(roles.ADMIN)
+        self._require_deployment_admin(actor, "key_status")
         kek = self.vault.kek
         return {"provider": kek.name, "current_version": kek.current_version(), "versions": kek.versions(),
                 "data_keys_per_version": self.vault.versions_in_use()}

@@ -11,33 +11,36 @@ import logging
 import threading
 import uuid
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from facewarden.audit import AuditEvent
 from facewarden.errors import Conflict, Forbidden, InvalidInput, NotFound
 from facewarden.governance import policy, reports
 from facewarden.service import roles
-from facewarden.service.common import LOCAL_ADMIN, Actor, iso, purpose_row, retain_until
+from facewarden.service.common import LOCAL_ADMIN, Actor, _aware, iso, purpose_row, retain_until
 from facewarden.store import LawEnforcementPolicy, PendingAction, Purpose, Subject
 
 if TYPE_CHECKING:
     from facewarden.service.core import FaceService
 
 log = logging.getLogger("facewarden.governance")
+PENDING_ACTION_TTL = timedelta(days=7)
 
 
 def purpose_json(p: Purpose) -> dict[str, Any]:
     return {"name": p.name, "description": p.description, "legal_bases": sorted(p.legal_bases.split(",")),
             "retention_days": p.retention_days, "law_enforcement_searchable": p.law_enforcement_searchable,
+            "liveness_required": p.liveness_required,
             "subject_category": p.subject_category, "ends_at": iso(p.ends_at)}
 
 
 class GovernanceUseCases:
     # -- purposes --------------------------------------------------------------------------
     def list_purposes(self: FaceService, actor: Actor) -> list[dict[str, Any]]:
+        self._require(actor, "purpose_list", *roles.ALL_ROLES)  # staff and devices, not data subjects
         with self.db.session(readonly=True) as s:
             rows = s.scalars(select(Purpose).where(Purpose.tenant_id == actor.tenant_id).order_by(Purpose.name))
             return [purpose_json(p) for p in rows]
@@ -51,7 +54,8 @@ class GovernanceUseCases:
                 exists = s.get(Purpose, (actor.tenant_id, spec.name)) is not None
             params = {"name": spec.name, "description": spec.description, "legal_bases": sorted(spec.legal_bases),
                       "retention_days": spec.retention_days, "subject_category": spec.subject_category,
-                      "law_enforcement_searchable": spec.law_enforcement_searchable, "ends_at": iso(ends_at)}
+                      "law_enforcement_searchable": spec.law_enforcement_searchable,
+                      "liveness_required": spec.liveness_required, "ends_at": iso(ends_at)}
             if exists and not actor.is_local_admin:
                 event.outcome = "proposed"
                 return self._propose(actor, "purpose_policy", params, event)
@@ -62,9 +66,18 @@ class GovernanceUseCases:
         now = self.clock()
         spec = policy.PurposeSpec(params["name"], params["description"], frozenset(params["legal_bases"]),
                                   params["retention_days"], params["subject_category"],
-                                  params["law_enforcement_searchable"])
+                                  params["law_enforcement_searchable"], params.get("liveness_required", False))
         ends_at = datetime.fromisoformat(params["ends_at"]) if params.get("ends_at") else None
         with self.db.session() as s:
+            if spec.law_enforcement_searchable:
+                held = s.scalar(select(func.count()).select_from(Subject).where(
+                    Subject.tenant_id == tenant_id, Subject.purpose == spec.name,
+                    Subject.legal_basis.not_in(("law", "public-task"))))
+                if held:
+                    raise Conflict(f"{held} subjects were enrolled for '{spec.name}' on consent or contract; their "
+                                   "templates can never become searchable by law enforcement.",
+                                   code="searchable_needs_law")
+            self._bump_generation(s)  # the galleries re-read retention and purposes
             row = s.get(Purpose, (tenant_id, spec.name))
             if row is None:
                 s.add(purpose_row(tenant_id, spec, ends_at, now))
@@ -73,6 +86,7 @@ class GovernanceUseCases:
                 row.retention_days, row.subject_category = spec.retention_days, spec.subject_category
                 row.law_enforcement_searchable, row.ends_at, row.updated_at = \
                     spec.law_enforcement_searchable, ends_at, now
+                row.liveness_required = spec.liveness_required
             event.details = {k: v for k, v in params.items() if k != "description"}
             event.outcome = "applied"
             self.audit.append(s, event)
@@ -136,22 +150,24 @@ class GovernanceUseCases:
                 actor.require(roles.ADMIN)
                 event.outcome = "proposed"
                 return self._propose(actor, "bulk_erase", {"subjects": ids}, event)
+            actor.require(roles.OPERATOR)
             event.outcome, event.details = "executed", {"count": len(ids)}
             self.audit.record(event)
         return self._erase_all(actor, ids)
 
-    def _erase_all(self: FaceService, actor: Actor, ids: list[str]) -> dict[str, Any]:
+    def _erase_all(self: FaceService, actor: Actor, ids: list[str], *, dual_approved: bool = False
+                   ) -> dict[str, Any]:
         erased, missing = [], []
         for external_id in ids:
             try:
-                self.erase(actor, external_id)
+                self._erase(actor, external_id, dual_approved=dual_approved)
                 erased.append(external_id)
             except NotFound:
                 missing.append(external_id)
         return {"erased": len(erased), "not_found": missing}
 
     def list_pending(self: FaceService, actor: Actor) -> list[dict[str, Any]]:
-        actor.require(roles.ADMIN)
+        self._require(actor, "dual_control_list", roles.ADMIN)
         with self.db.session(readonly=True) as s:
             rows = s.scalars(select(PendingAction).where(PendingAction.tenant_id == actor.tenant_id,
                                                          PendingAction.status == "pending"))
@@ -171,12 +187,24 @@ class GovernanceUseCases:
                 if action.requested_by == actor.principal:
                     raise Forbidden("Dual control: the administrator who proposed an action cannot approve it.",
                                     code="same_person")
-                action.status, action.approved_by, action.decided_at = "executed", actor.principal, self.clock()
+                if _aware(action.created_at) + PENDING_ACTION_TTL <= self.clock():  # type: ignore[operator]
+                    action.status = "expired"
+                    raise Conflict("This proposal is older than 7 days; propose it again.", code="action_expired")
+                # Claimed under the lock, so two approvers cannot both run it; released again if it fails.
+                action.status, action.approved_by, action.decided_at = "approved", actor.principal, self.clock()
                 kind, params, proposer = action.kind, json.loads(action.params), action.requested_by
+            try:
+                result = self._execute(actor, kind, params)
+            except Exception:
+                with self.db.session() as s:
+                    s.get(PendingAction, action_id).status = "pending"  # type: ignore[union-attr]
+                raise
+            with self.db.session() as s:
+                s.get(PendingAction, action_id).status = "executed"  # type: ignore[union-attr]
                 event.details = {"pending_action": action_id, "kind": kind, "proposed_by": proposer}
                 event.outcome = "approved"
                 self.audit.append(s, event)
-            return {"pending_action": action_id, "kind": kind, "result": self._execute(actor, kind, params)}
+            return {"pending_action": action_id, "kind": kind, "result": result}
 
     def reject_action(self: FaceService, actor: Actor, action_id: str, reason: str) -> dict[str, Any]:
         with self._audited(actor, "dual_control_reject", roles.ADMIN, details={"pending_action": action_id}) \
@@ -194,7 +222,11 @@ class GovernanceUseCases:
         if kind == "key_rotation":
             return self._rotate_keys(approved, retire_old=bool(params.get("retire_old")))
         if kind == "bulk_erase":
-            return self._erase_all(approved, list(params["subjects"]))
+            return self._erase_all(approved, list(params["subjects"]), dual_approved=True)
+        if kind == "person_create":
+            person_id = self.create_person(actor, name=params["name"], person_roles=set(params["roles"]),
+                                           _dual_approved=True)
+            return {"person_id": person_id, "roles": params["roles"]}
         event = AuditEvent(actor.tenant_id, actor.principal, kind)
         if kind == "purpose_policy":
             return self._apply_purpose(actor.tenant_id, params, event)
@@ -248,6 +280,8 @@ class GovernanceUseCases:
         latest 3 years after the last interaction), and close emergency police searches with no written
         request after 48 hours. Runs on a schedule in `serve`; administrators can run it on demand."""
         with self._audited(actor, "retention_run", roles.ADMIN) as event:
+            if not actor.is_local_admin:
+                self._require_deployment_admin(actor, "retention_run")
             now = self.clock()
             due: list[tuple[str, str]] = []
             with self.db.session(readonly=True) as s:
@@ -262,11 +296,15 @@ class GovernanceUseCases:
                         self._shred(s, subject, AuditEvent(tenant_id, actor.principal, "retention_erase"),
                                     "retention_expired")
             emergencies = self.expire_emergencies(actor)
-            event.details = {"subjects_destroyed": len(due), "emergencies_flagged": emergencies}
+            probes = self.expire_probes(actor)
+            frames = self.expire_liveness_frames()
+            event.details = {"subjects_destroyed": len(due), "emergencies_flagged": emergencies,
+                             "probes_destroyed": probes, "liveness_frame_sets_destroyed": frames}
             self.audit.record(event)
         return {"subjects_destroyed": len(due), "emergencies_flagged": emergencies, "ran_at": now.isoformat()}
 
 
 def purpose_json_from(params: dict[str, Any]) -> dict[str, Any]:
-    return {k: params[k] for k in ("name", "description", "legal_bases", "retention_days",
-                                   "law_enforcement_searchable", "subject_category", "ends_at")}
+    return {k: params.get(k) for k in ("name", "description", "legal_bases", "retention_days",
+                                       "law_enforcement_searchable", "liveness_required", "subject_category",
+                                       "ends_at")}

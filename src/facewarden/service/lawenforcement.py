@@ -34,7 +34,6 @@ from facewarden.store import (
     SearchGrant,
     SearchRequest,
     Subject,
-    Tenant,
 )
 
 if TYPE_CHECKING:
@@ -56,6 +55,9 @@ def _case_id(case_number: str | None) -> str | None:
     """The case number as it goes into the audit log, or None when it is not a usable one."""
     case = (case_number or "").strip()
     return case if 0 < len(case) <= MAX_CASE_NUMBER and case.isprintable() else None
+
+
+PENDING_REQUEST_TTL = timedelta(days=30)  # an undecided request, and its probe photo, lapse after this
 
 
 def _probe_key_id(request_id: str) -> str:
@@ -103,13 +105,10 @@ def _request_json(req: SearchRequest, grant: SearchGrant | None) -> dict[str, An
 class LawEnforcementUseCases:
     # -- helpers -----------------------------------------------------------------------------
     def _le_policy(self: FaceService, s: Session, administering_tenant: str) -> LawEnforcementPolicy:
-        if not administering_tenant or s.get(Tenant, administering_tenant) is None:
-            raise NotFound(f"No agency '{administering_tenant}' administers a database here; check the "
+        pol = s.get(LawEnforcementPolicy, administering_tenant) if administering_tenant else None
+        if pol is None:  # one answer for both cases: which tenants exist is not the requester's business
+            raise NotFound(f"No agency '{administering_tenant}' accepts search requests here; check the "
                            "administering_tenant.", code="unknown_agency")
-        pol = s.get(LawEnforcementPolicy, administering_tenant)
-        if pol is None:
-            raise Conflict(f"Agency '{administering_tenant}' has no police-search policy, so its database cannot be "
-                           "searched; its administrators set one at PUT /v1/le/policy.", code="no_le_policy")
         return pol
 
     @staticmethod
@@ -128,10 +127,10 @@ class LawEnforcementUseCases:
                                     max_candidates=max_candidates, purposes=purposes)
         if not found:
             return []
-        # Checked again against the database: the gallery is a cache.
-        rows = dict(s.execute(select(Subject.id, Subject.external_id).where(
-            Subject.id.in_([c.subject_id for c in found]), Subject.tenant_id == administering_tenant,
-            Subject.purpose.in_(purposes))).all())
+        # Checked again against the database (the gallery is a cache): purpose, retention, and a legal basis
+        # that is a law, so no consent or contract template is ever searched.
+        rows = self._matchable(s, administering_tenant, [c.subject_id for c in found], purposes,
+                               legal_bases={"law", "public-task"})
         return [(c.subject_id, rows[c.subject_id]) for c in found if c.subject_id in rows]
 
     def _store_search(self: FaceService, s: Session, actor: Actor, *, administering_tenant: str, case_number: str,
@@ -429,6 +428,30 @@ class LawEnforcementUseCases:
                     flagged += status == "flagged"
                     log.info("emergency search %s %s (%d candidates deleted)", search.id, status, len(cands))
         return flagged
+
+    def expire_probes(self: FaceService, actor: Actor) -> int:
+        """Run by the retention job: a probe photo is kept only while it can still be searched. Once its grant has
+        expired or is used up, or a request waited 30 days without a decision, the probe's key is destroyed."""
+        now = self.clock()
+        destroyed = 0
+        with self.db.session() as s:
+            rows = s.execute(select(SearchRequest, SearchGrant).outerjoin(
+                SearchGrant, SearchGrant.request_id == SearchRequest.id).where(SearchRequest.probe.is_not(None)))
+            for req, grant in rows:
+                spent = grant is not None and (_aware(grant.expires_at) <= now  # type: ignore[operator]
+                                               or grant.searches_used >= grant.searches_allowed)
+                stale = req.status == "pending" and _aware(req.created_at) + PENDING_REQUEST_TTL <= now  # type: ignore[operator]
+                if spent or stale:
+                    if stale:
+                        req.status = "expired"
+                    req.probe = None
+                    self.vault.destroy(_probe_key_id(req.id))
+                    self.audit.append(s, AuditEvent(req.administering_tenant, actor.principal, "le_probe_destroy",
+                                                    case_id=req.case_number, purpose=policy.LAW_ENFORCEMENT,
+                                                    outcome="expired" if stale else "grant_spent",
+                                                    details={"request_id": req.id}))
+                    destroyed += 1
+        return destroyed
 
     # -- 5. double confirmation ----------------------------------------------------------------
     def confirm_candidate(self: FaceService, actor: Actor, candidate_id: str) -> dict[str, Any]:

@@ -42,6 +42,7 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     person_id: Mapped[str | None] = mapped_column(ForeignKey("persons.id", name="fk_api_keys_person_id"),
                                                   index=True)  # None: a device or app, not a person
+    purposes: Mapped[str | None] = mapped_column(String(400))  # comma-separated; None: any of the tenant's
 
 
 class Subject(Base):
@@ -159,6 +160,7 @@ class Purpose(Base):
     legal_bases: Mapped[str] = mapped_column(String(200))  # comma-separated
     retention_days: Mapped[int] = mapped_column(Integer)
     law_enforcement_searchable: Mapped[bool] = mapped_column(Boolean, default=False)
+    liveness_required: Mapped[bool] = mapped_column(Boolean, default=False)  # verify needs a passed session
     subject_category: Mapped[str] = mapped_column(String(200))  # for the Art. 30 record: customers, drivers...
     ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # the purpose itself ends
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -259,3 +261,36 @@ class PendingAction(Base):
     approved_by: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LivenessSession(Base):
+    """A single-use liveness challenge bound to a subject and a device. The check scores stay here, on the
+    server, for audit; clients only ever learn pass or fail."""
+
+    __tablename__ = "liveness_sessions"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    subject_id: Mapped[str] = mapped_column(String(36), index=True)  # no FK: the session outlives an erasure
+    device: Mapped[str] = mapped_column(String(200), index=True)  # the principal that asked for it
+    purpose: Mapped[str] = mapped_column(String(64))
+    actions: Mapped[str] = mapped_column(String(200))  # comma-separated challenge actions
+    nonce: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20), index=True)  # issued | passed | failed | used
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reasons: Mapped[str | None] = mapped_column(String(400))
+    scores: Mapped[str | None] = mapped_column(Text)  # JSON: every check's score, for audit only
+    fingerprint: Mapped[str | None] = mapped_column(Text)  # JSON: the accepted clip's perceptual hashes (replays)
+
+
+class LivenessFrame(Base):
+    """Up to four frames of a session kept for audit, sealed under the session's own data key, short-lived."""
+
+    __tablename__ = "liveness_frames"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("liveness_sessions.id", ondelete="CASCADE"), index=True)
+    idx: Mapped[int] = mapped_column(Integer)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)  # AES-GCM of a JPEG, AAD = tenant/session/index
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
