@@ -22,9 +22,11 @@ system-deps:
 services:
 	bash scripts/ensure-services.sh
 
+# The liveness models are read from ../shared (never copied here) unless FACEWARDEN_PAD_MODEL_DIR says otherwise.
+PAD_DIR := $(wildcard ../shared/models/pad)
 run: setup
 	$(BIN)/facewarden init
-	$(BIN)/facewarden serve
+	$(if $(PAD_DIR),FACEWARDEN_PAD_MODEL_DIR=$${FACEWARDEN_PAD_MODEL_DIR:-$(abspath $(PAD_DIR))}) $(BIN)/facewarden serve
 
 test: setup system-deps services
 	$(BIN)/ruff check src tests bench scripts

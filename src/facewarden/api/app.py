@@ -19,7 +19,7 @@ from facewarden.api.audit_routes import audit_router
 from facewarden.api.governance_routes import governance_router
 from facewarden.api.le_routes import le_router
 from facewarden.api.limits import BodySizeLimit, RateLimiter
-from facewarden.api.liveness_routes import liveness_router
+from facewarden.api.liveness_routes import MAX_FRAMES_UPLOADED, liveness_router
 from facewarden.errors import FaceWardenError, InvalidInput
 from facewarden.service import Actor, EnrolRequest, FaceService
 
@@ -69,7 +69,8 @@ def create_app(service: FaceService, *, on_shutdown: Callable[[], None] | None =
     app = FastAPI(
         title="FaceWarden", version=__version__, lifespan=lifespan,
         description="Face enrolment, verification and identification with encrypted, erasable templates.",
-        form_limits={"max_files": settings.max_images_per_enrolment, "max_fields": 32, "max_part_size": 64 * 1024},
+        form_limits={"max_files": max(settings.max_images_per_enrolment, MAX_FRAMES_UPLOADED), "max_fields": 32,
+                     "max_part_size": 64 * 1024},
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     limiter = RateLimiter(settings.rate_limit_per_minute)

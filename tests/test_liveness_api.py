@@ -1,0 +1,215 @@
+"""Liveness end to end through the HTTP API: a verification for payment needs a passed, single-use session of
+the same subject and device; every attack type we can build from the shared faces is refused; scores stay on
+the server; audit frames are sealed and expire; failures are rate-limited."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+from sqlalchemy import select
+
+from facewarden.api import create_app
+from facewarden.errors import KeyUnavailable
+from facewarden.evaluation.attacks import SEGMENTS, AttackSet, Presentation
+from facewarden.liveness import challenge as challenge_module
+from facewarden.liveness.challenge import Action
+from facewarden.liveness.landmarks import LandmarkDetector
+from facewarden.service import FaceService, build_service
+from facewarden.service.core import LOCAL_ADMIN
+from facewarden.store import LivenessFrame, LivenessSession
+from facewarden.vision import FaceEngine
+from tests.conftest import make_settings
+
+PURPOSE = "payment"
+
+
+@pytest.fixture(scope="module")
+def attacks(face_engine: FaceEngine, shared_faces: Path) -> AttackSet:
+    return AttackSet(shared_faces, face_engine, LandmarkDetector())
+
+
+@pytest.fixture
+def live(tmp_path: Path, face_engine: FaceEngine) -> Iterator[FaceService]:
+    """The default policy: payment and login need a passed liveness session."""
+    svc = build_service(make_settings(tmp_path / "home", liveness_required_purposes=["login", "payment"]),
+                        create=True, engine_factory=lambda: face_engine)
+    yield svc
+    svc.db.dispose()
+
+
+def _jpeg(rgb: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=90)
+    return buf.getvalue()
+
+
+class Device:
+    """A payment terminal: its own verifier key, bound to the payment purpose."""
+
+    def __init__(self, service: FaceService, name: str = "terminal") -> None:
+        _, secret = service.create_api_key(LOCAL_ADMIN, name=name, key_roles={"verifier"}, purposes={PURPOSE})
+        self.headers = {"Authorization": f"Bearer {secret}"}
+        self.client = TestClient(create_app(service))
+
+    def start(self, subject: str) -> Any:
+        return self.client.post("/v1/liveness/sessions", json={"subject": subject, "purpose": PURPOSE},
+                                headers=self.headers)
+
+    def submit(self, session_id: str, p: Presentation) -> Any:
+        files = [("frames", (f"f{i}.jpg", _jpeg(f.rgb))) for i, f in enumerate(p.frames[:60])]
+        times = ",".join(f"{f.t:.4f}" for f in p.frames[:60])
+        return self.client.post(f"/v1/liveness/sessions/{session_id}", files=files, data={"timestamps": times},
+                                headers=self.headers)
+
+    def verify(self, subject: str, photo: bytes, session_id: str | None) -> Any:
+        data = {"purpose": PURPOSE} | ({"liveness_session": session_id} if session_id else {})
+        return self.client.post(f"/v1/subjects/{subject}/verify", files={"image": ("p.jpg", photo)}, data=data,
+                                headers=self.headers)
+
+
+def _enrol(service: FaceService, subject: str, photo: np.ndarray) -> None:
+    from facewarden.service import EnrolRequest
+
+    service.enrol(LOCAL_ADMIN, EnrolRequest(subject, [_jpeg(photo)], PURPOSE, "contract"))
+
+
+def _session(device: Device, subject: str, p: Presentation, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Start a session whose random challenge is the one this presentation answers (or was given)."""
+    monkeypatch.setattr(challenge_module, "new_challenge", lambda n_actions=None: p.challenge)
+    r = device.start(subject)
+    assert r.status_code == 201, r.text
+    assert r.json()["actions"] == [a.value for a in p.challenge.actions]
+    return r.json()["session_id"]
+
+
+def _row(service: FaceService, session_id: str) -> LivenessSession:
+    with service.db.session(readonly=True) as s:
+        row = s.get(LivenessSession, session_id)
+        assert row is not None
+        return row
+
+
+def test_payment_verification_needs_a_passed_single_use_liveness_session(
+        live: FaceService, attacks: AttackSet, monkeypatch: pytest.MonkeyPatch) -> None:
+    seg = next(s for s in SEGMENTS if s.video == "d6" and len(s.actions) == 2)
+    genuine = attacks.genuine(seg)
+    _, photo = attacks.photo_frame("d6", 1)
+    _enrol(live, "customer", photo)
+    terminal, other = Device(live), Device(live, "another terminal")
+    probe = _jpeg(genuine.frames[len(genuine.frames) // 2].rgb)
+
+    r = terminal.verify("customer", probe, None)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "liveness_required"
+    session = _session(terminal, "customer", genuine, monkeypatch)
+    r = terminal.submit(session, genuine)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"session_id": session, "passed": True}  # pass or fail only: no scores leave the server
+    assert other.verify("customer", probe, session).json()["error"]["code"] == "liveness_invalid"  # other device
+    r = terminal.verify("customer", probe, session)
+    assert r.status_code == 200 and r.json()["match"] is True
+    r = terminal.verify("customer", probe, session)  # single use
+    assert r.status_code == 403 and r.json()["error"]["code"] == "liveness_invalid"
+    assert terminal.submit(session, genuine).json()["error"]["code"] == "liveness_session_used"
+
+    row = _row(live, session)
+    scores = json.loads(row.scores or "{}")
+    for check in ("challenge", "depth", "pad", "continuity", "media"):
+        assert check in scores, scores.keys()
+    # Audit frames: at most four, sealed (no JPEG in the clear), destroyed with their key after the retention.
+    with live.db.session(readonly=True) as s:
+        frames = s.scalars(select(LivenessFrame).where(LivenessFrame.session_id == session)).all()
+    assert 1 <= len(frames) <= 4 and all(not f.ciphertext.startswith(b"\xff\xd8") for f in frames)
+    assert live.vault.get(f"liveness/{session}")
+    start = live.clock()
+    live.clock = lambda: start + timedelta(days=live.settings.liveness_audit_frames_days + 1)
+    live.run_retention(LOCAL_ADMIN)
+    with live.db.session(readonly=True) as s:
+        assert s.scalars(select(LivenessFrame).where(LivenessFrame.session_id == session)).all() == []
+    with pytest.raises(KeyUnavailable):
+        live.vault.get(f"liveness/{session}")
+
+
+def _attacks(attacks: AttackSet) -> list[Presentation]:
+    seg = next(s for s in SEGMENTS if s.video == "d3" and s.actions == (Action.TURN_LEFT,))
+    other = next(s for s in SEGMENTS if s.video == "d19" and len(s.actions) == 2)
+    return [attacks.still_photo("d3", 0), attacks.photo_moved_3d("d3", 0), attacks.simulated_print("d3", 0),
+            attacks.simulated_screen("d3", 1), attacks.real_print(0), attacks.real_replay(0),
+            attacks.replayed_recording(seg, same_actions=False), attacks.face_swap(seg, other)]
+
+
+def test_every_attack_type_is_refused_through_the_api(live: FaceService, attacks: AttackSet,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    live.settings.liveness_max_failures_per_hour = 100
+    _, d3_photo = attacks.photo_frame("d3", 1)
+    _enrol(live, "d3-person", d3_photo)
+    spoof = (attacks.faces / "spoof" / "image_T1.jpg").read_bytes()
+    from facewarden.service import EnrolRequest
+
+    live.enrol(LOCAL_ADMIN, EnrolRequest("spoof-person", [spoof], PURPOSE, "contract"))
+    terminal = Device(live)
+    seen: dict[str, list[str]] = {}
+    for p in _attacks(attacks):
+        subject = "spoof-person" if p.kind in ("real_print", "real_replay") else "d3-person"
+        session = _session(terminal, subject, p, monkeypatch)
+        r = terminal.submit(session, p)
+        assert r.status_code == 200, (p.label, r.text)
+        assert r.json()["passed"] is False, p.label
+        reasons = (_row(live, session).reasons or "").split(",")
+        seen[p.kind] = reasons
+        assert set(reasons) & set(p.expected) or not p.expected, (p.label, reasons, p.expected)
+        r = terminal.verify(subject, _jpeg(p.frames[0].rgb), session)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "liveness_invalid"
+    assert set(seen) == {"still_photo", "photo_moved_3d", "simulated_print", "simulated_screen", "real_print",
+                         "real_replay", "replayed_recording", "face_swap"}
+
+
+def test_a_recording_replayed_with_the_same_actions_is_refused(live: FaceService, attacks: AttackSet,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    seg = next(s for s in SEGMENTS if s.video == "d6" and len(s.actions) == 2)
+    genuine = attacks.genuine(seg)
+    _, photo = attacks.photo_frame("d6", 1)
+    _enrol(live, "customer", photo)
+    terminal = Device(live)
+    first = _session(terminal, "customer", genuine, monkeypatch)
+    assert terminal.submit(first, genuine).json()["passed"] is True
+    again = _session(terminal, "customer", genuine, monkeypatch)  # the same clip, a new session
+    assert terminal.submit(again, genuine).json()["passed"] is False
+    assert "replayed_recording" in (_row(live, again).reasons or "")
+
+
+def test_failures_are_rate_limited_and_sessions_expire(live: FaceService, attacks: AttackSet,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    live.settings.liveness_max_failures_per_hour = 2
+    _, photo = attacks.photo_frame("d3", 1)
+    _enrol(live, "d3-person", photo)
+    terminal = Device(live)
+    still = attacks.still_photo("d3", 0)
+    for _ in range(2):
+        session = _session(terminal, "d3-person", still, monkeypatch)
+        assert terminal.submit(session, still).json()["passed"] is False
+    r = terminal.start("d3-person")
+    assert r.status_code == 429 and r.json()["error"]["code"] == "liveness_rate_limited"
+    assert Device(live, "another terminal").start("d3-person").status_code == 201  # per device
+    # A session not answered in time is gone.
+    other = Device(live, "third terminal")
+    session = other.start("d3-person").json()["session_id"]
+    start = live.clock()
+    live.clock = lambda: start + timedelta(seconds=live.settings.liveness_session_ttl_s + 1)
+    r = other.submit(session, still)
+    assert r.status_code == 410 and r.json()["error"]["code"] == "liveness_expired"
+    # Bad media is a clear 4xx, not a failed attempt.
+    live.clock = lambda: start
+    session = other.start("d3-person").json()["session_id"]
+    r = other.client.post(f"/v1/liveness/sessions/{session}", files={"video": ("v.mp4", b"not a video")},
+                          headers=other.headers)
+    assert 400 <= r.status_code < 500 and r.json()["error"]["code"] in ("unsupported_video", "corrupt_video")
+    assert _row(live, session).status == "issued"

@@ -1,0 +1,163 @@
+"""The fused liveness decision on real frames: genuine segments of ../shared/faces/video pass with a challenge
+they perform, each attack type of `facewarden.evaluation.attacks` is refused with its reason code, every
+check leaves its scores, and a 3-second clip is decided in under 2 s of CPU.
+
+The segments and the expected codes were read off the bench run (bench/bench_liveness.py, bench/README.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facewarden.evaluation.attacks import ATTACK_TYPES, SEGMENTS, AttackSet, Presentation, Segment
+from facewarden.imaging.video import Frame
+from facewarden.liveness.challenge import Action, Challenge
+from facewarden.liveness.decision import (
+    REASONS,
+    LivenessChecker,
+    LivenessDecision,
+    decode_fingerprint,
+    encode_fingerprint,
+)
+from facewarden.liveness.landmarks import LandmarkDetector
+from facewarden.liveness.pad import PadScorer
+from facewarden.vision import FaceEngine
+
+from .conftest import REPORT
+
+CHECKS = ("timing", "faces", "challenge", "depth", "pad", "continuity", "media", "cost")
+
+
+def segment(video: str, t0: float) -> Segment:
+    return next(s for s in SEGMENTS if s.video == video and abs(s.t0 - t0) < 1e-6)
+
+
+@pytest.fixture(scope="module")
+def attack_set(shared_faces: Path, face_engine: FaceEngine) -> AttackSet:
+    missing = [p for p in ("video/d0.mp4", "video/d11.mp4", "video/d12.mp4", "video/d19.mp4", "spoof/image_F1.jpg",
+                           "spoof/image_F2.jpg") if not (shared_faces / p).is_file()]
+    if missing:
+        pytest.fail(f"The shared liveness data {missing} is missing from {shared_faces}; these tests never skip.")
+    return AttackSet(shared_faces, face_engine, LandmarkDetector("dlib5"))
+
+
+@pytest.fixture(scope="module")
+def checker(shared_faces: Path, face_engine: FaceEngine, attack_set: AttackSet) -> LivenessChecker:
+    pad_dir = shared_faces.parent / "models" / "pad"
+    if not (pad_dir / "minifasnet_v2.onnx").is_file() or not (pad_dir / "minifasnet_v1se.onnx").is_file():
+        pytest.fail(f"The PAD models are missing from {pad_dir}; these tests never skip.")
+    return LivenessChecker(face_engine, PadScorer(pad_dir), attack_set.detector)
+
+
+def decide(checker: LivenessChecker, p: Presentation, **overrides: object) -> LivenessDecision:
+    kwargs: dict[str, object] = {"enrolled": p.enrolled, "earlier_fingerprints": p.earlier_fingerprints,
+                                 "mirrored": p.mirrored} | overrides
+    return checker.assess(p.frames, p.challenge, **kwargs)  # type: ignore[arg-type]
+
+
+def assert_scores_complete(d: LivenessDecision, n_frames: int) -> None:
+    assert set(CHECKS) <= set(d.scores), sorted(d.scores)
+    json.dumps(d.scores)  # JSON-serialisable as it is
+    assert set(d.reasons) <= set(REASONS)
+    assert 1 <= len(d.audit_frames) <= 4 and all(0 <= i < n_frames for i in d.audit_frames)
+    assert decode_fingerprint(d.fingerprint).shape == (n_frames, 32)
+
+
+# ---------------------------------------------------------------- genuine -----------------------------------
+
+
+def test_genuine_segments_pass_with_the_challenge_they_perform(checker: LivenessChecker,
+                                                               attack_set: AttackSet) -> None:
+    # d0 0-3 s: a blink at 2.6 s; d11 1.6-4.6 s: a left turn at 4.5 s; d12 0.8-3.8 s: a blink, then a right
+    # turn; d19 0-3 s: a right turn at 1.3 s, then looking up
+    cpu = []
+    for seg in (segment("d0", 0.0), segment("d11", 1.6), segment("d12", 0.8), segment("d19", 0.0)):
+        p = attack_set.genuine(seg)
+        d = decide(checker, p)
+        assert d.passed, (seg.label, d.reasons, d.scores["challenge"], d.scores["depth"]["misalignment"])
+        assert_scores_complete(d, len(p.frames))
+        assert d.scores["challenge"]["passed"] and d.scores["depth"]["planar"] in (False, None)
+        assert d.scores["continuity"]["median_to_enrolled"] <= 0.5
+        assert 2.9 <= p.frames[-1].t <= 3.1 and len(p.frames) >= 44
+        cpu.append(d.cpu_seconds)
+    REPORT.append("liveness decision, 3 s genuine clips (45 frames): " + ", ".join(f"{c:.2f}" for c in cpu)
+                  + " s CPU")
+    assert max(cpu) < 2.0
+
+
+def test_a_challenge_the_segment_does_not_perform_is_refused(checker: LivenessChecker,
+                                                             attack_set: AttackSet) -> None:
+    p = attack_set.genuine(segment("d11", 1.6))  # turns left, never right
+    d = checker.assess(p.frames, Challenge((Action.TURN_RIGHT, Action.BLINK)), enrolled=p.enrolled)
+    assert not d.passed and d.reasons == ["challenge_not_performed"]
+    assert d.scores["challenge"]["reason"] == "unexpected_action"
+
+
+def test_mirrored_frames_pass_only_when_declared_mirrored(checker: LivenessChecker, attack_set: AttackSet) -> None:
+    p = attack_set.genuine(segment("d11", 1.6))
+    flipped = [Frame(np.ascontiguousarray(f.rgb[:, ::-1]), f.t) for f in p.frames]
+    assert checker.assess(flipped, p.challenge, enrolled=p.enrolled, mirrored=True).passed
+    d = checker.assess(flipped, p.challenge, enrolled=p.enrolled)
+    assert not d.passed and "challenge_not_performed" in d.reasons
+
+
+def test_a_resubmitted_session_matches_its_own_fingerprint(checker: LivenessChecker, attack_set: AttackSet) -> None:
+    p = attack_set.genuine(segment("d12", 0.8))
+    first = decide(checker, p)
+    assert first.passed
+    stored = json.loads(json.dumps({"fp": first.fingerprint}))["fp"]  # as it comes back from storage
+    assert encode_fingerprint(decode_fingerprint(stored)) == stored
+    again = decide(checker, p, earlier_fingerprints=[stored])
+    assert again.reasons == ["replayed_recording"] and again.scores["media"]["reuse_distance"] == 0.0
+
+
+def test_sessions_without_enough_frames_a_face_or_sane_timing_are_refused(checker: LivenessChecker,
+                                                                         attack_set: AttackSet) -> None:
+    p = attack_set.genuine(segment("d0", 0.0))
+    short = checker.assess(p.frames[:8], p.challenge)
+    assert "too_few_frames" in short.reasons and not short.passed
+    gap = [f if i < 20 else dataclasses.replace(f, t=f.t + 1.0) for i, f in enumerate(p.frames)]
+    assert "bad_timing" in checker.assess(gap, p.challenge).reasons
+    blank = [Frame(np.zeros_like(f.rgb), f.t) for f in p.frames]
+    d = checker.assess(blank, p.challenge)
+    assert "no_face" in d.reasons and not d.passed
+    assert set(CHECKS) <= set(d.scores) and d.audit_frames == []
+    json.dumps(d.scores)
+
+
+# ---------------------------------------------------------------- attacks -----------------------------------
+
+BUILDERS: dict[str, tuple[Callable[[AttackSet], Presentation], str]] = {
+    "still_photo": (lambda a: a.still_photo("d19", 0), "still_frames"),
+    "photo_moved_3d": (lambda a: a.photo_moved_3d("d11", 0), "planar_motion"),
+    "simulated_print": (lambda a: a.simulated_print("d19", 1), "planar_motion"),
+    "simulated_screen": (lambda a: a.simulated_screen("d11", 1), "presentation_attack"),
+    "real_print": (lambda a: a.real_print(0), "planar_motion"),
+    "real_replay": (lambda a: a.real_replay(0), "presentation_attack"),
+    "replayed_recording": (lambda a: a.replayed_recording(segment("d11", 1.6), same_actions=True),
+                           "replayed_recording"),
+    "replayed_recording_new_challenge": (lambda a: a.replayed_recording(segment("d11", 1.6), same_actions=False),
+                                         "challenge_not_performed"),
+    "face_swap": (lambda a: a.face_swap(segment("d0", 0.0), segment("d19", 0.0)), "face_changed"),
+}
+
+
+def test_every_attack_type_has_a_builder_here() -> None:
+    assert set(ATTACK_TYPES) <= set(BUILDERS)
+
+
+@pytest.mark.parametrize("name", list(BUILDERS))
+def test_attack_is_refused_with_its_reason(name: str, checker: LivenessChecker, attack_set: AttackSet) -> None:
+    build, code = BUILDERS[name]
+    p = build(attack_set)
+    assert p.attack and p.enrolled and code in p.expected
+    d = decide(checker, p)
+    assert not d.passed, (name, d.scores)
+    assert code in d.reasons, (name, d.reasons, d.scores["depth"]["misalignment"], d.scores["pad"]["mean"])
+    assert_scores_complete(d, len(p.frames))
