@@ -118,8 +118,9 @@ class LivenessUseCases:
                     raise NotFound("The subject of this session is no longer enrolled.")
                 enrolled = [vec for t, vec in self._decrypt_templates(subject)
                             if t.model_version == self.engine.model.version]
+                # A replay claims the same person (another face fails continuity), so their sessions suffice.
                 earlier = [json.loads(f) for (f,) in s.execute(select(LivenessSession.fingerprint).where(
-                    LivenessSession.fingerprint.is_not(None),
+                    LivenessSession.subject_id == session.subject_id, LivenessSession.fingerprint.is_not(None),
                     LivenessSession.decided_at >= self.clock() - FINGERPRINT_MEMORY))]
                 actions, nonce = session.actions.split(","), session.nonce
             if (video is None) == (frames is None):
