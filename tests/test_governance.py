@@ -170,6 +170,14 @@ def test_dual_control_for_purpose_changes_and_bulk_erasure(api: Api, shared_face
     rej = api.client.post(f"/v1/approvals/{r.json()['pending_action']}/reject", json={"reason": "too short"},
                           headers=api.keys["admin2"])
     assert rej.status_code == 200
+    # A proposal nobody approves lapses after 7 days, and says so.
+    stale = api.client.put("/v1/purposes/door", json={**body, "retention_days": 60}, headers=api.keys["admin"])
+    start = svc.clock()
+    svc.clock = lambda: start + timedelta(days=8)
+    late = api.client.post(f"/v1/approvals/{stale.json()['pending_action']}/approve", headers=api.keys["admin2"])
+    assert late.status_code == 409 and late.json()["error"]["code"] == "action_expired"
+    assert api.client.get("/v1/approvals", headers=api.keys["admin2"]).json()["pending"] == []
+    svc.clock = lambda: start
     # Erasing more than the threshold at once: proposed, then approved by another administrator.
     r = api.client.post("/v1/subjects/erase-batch", json={"subjects": ["obama", "biden"]}, headers=api.keys["admin"])
     assert r.status_code == 202 and _subjects(svc) == 2

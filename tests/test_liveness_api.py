@@ -184,6 +184,13 @@ def test_a_recording_replayed_with_the_same_actions_is_refused(live: FaceService
     again = _session(terminal, "customer", genuine, monkeypatch)  # the same clip, a new session
     assert terminal.submit(again, genuine).json()["passed"] is False
     assert "replayed_recording" in (_row(live, again).reasons or "")
+    # Erasing the person takes their liveness leftovers too: sealed frames, their keys, clip fingerprints.
+    live.erase(LOCAL_ADMIN, "customer")
+    with live.db.session(readonly=True) as s:
+        assert s.scalars(select(LivenessFrame)).all() == []
+    assert _row(live, first).fingerprint is None
+    with pytest.raises(KeyUnavailable):
+        live.vault.get(f"liveness/{first}")
 
 
 def test_failures_are_rate_limited_and_sessions_expire(live: FaceService, attacks: AttackSet,

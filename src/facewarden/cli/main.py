@@ -530,16 +530,10 @@ def report_processing_record(
 
 
 @app.command()
-def retention(
-    now: Annotated[datetime | None, typer.Option(help="Pretend it is this time (dry clocks for drills)")] = None,
-) -> None:
+def retention() -> None:
     """Run the retention job now: destroy templates past their consent term, purpose or retention period."""
-    service = _service()
-    if now is not None:
-        fixed = now if now.tzinfo else now.astimezone()
-        service.clock = lambda: fixed
     try:
-        _print(service.run_retention(LOCAL_ADMIN))
+        _print(_service().run_retention(LOCAL_ADMIN))
     except FaceWardenError as exc:
         _fail(exc)
 

@@ -59,8 +59,9 @@ THIRD_COUNTRY_TRANSFERS: tuple[str, ...] = ()
 
 _COUNTING_BASIS = (
     "Requests are those created in the period, counted by their status when the report was generated (a request "
-    "created in the period and decided after it counts as approved or denied; one still undecided counts as "
-    "pending). Searches are those run in the period, emergency searches included; candidates and confirmed leads "
+    "created in the period and decided after it counts as approved or denied; one still undecided, or that lapsed "
+    "undecided after 30 days, counts as pending). Searches are those run in the period, emergency searches "
+    "included; candidates and confirmed leads "
     "belong to those searches. A flagged emergency search is one that no written request followed within 48 "
     "hours.")
 
@@ -118,7 +119,7 @@ def transparency_report(session: Session, administering_tenant: str | None, sinc
     requests = session.execute(
         select(SearchRequest.requesting_tenant, func.count(SearchRequest.id),
                count_if(SearchRequest.status == "approved"), count_if(SearchRequest.status == "denied"),
-               count_if(SearchRequest.status == "pending"))
+               count_if(SearchRequest.status.in_(("pending", "expired"))))  # undecided, or lapsed undecided
         .where(*req_filters).group_by(SearchRequest.requesting_tenant))
     for agency, received, approved, denied, pending in requests:
         row(agency).update(requests_received=int(received), approved=int(approved), denied=int(denied),

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from facewarden.audit import AuditEvent, AuditLog, AuditQuery, LogSigner, make_witness
@@ -55,7 +55,19 @@ from facewarden.service.common import LOCAL_ADMIN as LOCAL_ADMIN  # re-exported:
 from facewarden.service.governance import GovernanceUseCases
 from facewarden.service.lawenforcement import SEARCH_OPERATIONS, LawEnforcementUseCases
 from facewarden.service.liveness import LivenessUseCases
-from facewarden.store import ApiKey, AuditEntry, Database, Person, Purpose, ServiceState, Subject, Template, Tenant
+from facewarden.store import (
+    ApiKey,
+    AuditEntry,
+    Database,
+    LivenessFrame,
+    LivenessSession,
+    Person,
+    Purpose,
+    ServiceState,
+    Subject,
+    Template,
+    Tenant,
+)
 from facewarden.vision import DetectedFace, FaceEngine
 from facewarden.vision.batch import EngineOptions
 
@@ -630,11 +642,18 @@ class FaceService(GovernanceUseCases, LawEnforcementUseCases, LivenessUseCases):
         s.delete(subject)
         self._bump_generation(s)
         s.flush()
+        # Liveness leftovers of the person go with them: sealed audit frames (their keys) and clip fingerprints.
+        sessions = list(s.scalars(select(LivenessSession.id).where(LivenessSession.subject_id == subject_id)))
+        if sessions:
+            s.execute(delete(LivenessFrame).where(LivenessFrame.session_id.in_(sessions)))
+            s.execute(update(LivenessSession).where(LivenessSession.id.in_(sessions)).values(fingerprint=None))
         event.outcome = outcome
-        event.details = {"templates_destroyed": n, "data_key_destroyed": True}
+        event.details = {"templates_destroyed": n, "data_key_destroyed": True, "liveness_sessions": len(sessions)}
         self.audit.append(s, event)
         # Destroy the key inside the transaction: if that fails, the records stay and the caller retries.
         self.vault.destroy(self._key_id(tenant_id, subject_id))
+        for session_id in sessions:
+            self.vault.destroy(f"liveness/{session_id}")
         s.info.setdefault("after_commit", []).append(lambda: self.gallery.remove_subject(tenant_id, subject_id))
         log.info("%s subject=%s tenant=%s", outcome, subject_id, tenant_id)
         return {"subject": external_id, outcome: True, "erased": True, "templates_destroyed": n,

@@ -187,12 +187,15 @@ class GovernanceUseCases:
                 if action.requested_by == actor.principal:
                     raise Forbidden("Dual control: the administrator who proposed an action cannot approve it.",
                                     code="same_person")
-                if _aware(action.created_at) + PENDING_ACTION_TTL <= self.clock():  # type: ignore[operator]
-                    action.status = "expired"
-                    raise Conflict("This proposal is older than 7 days; propose it again.", code="action_expired")
-                # Claimed under the lock, so two approvers cannot both run it; released again if it fails.
-                action.status, action.approved_by, action.decided_at = "approved", actor.principal, self.clock()
+                expired = _aware(action.created_at) + PENDING_ACTION_TTL <= self.clock()  # type: ignore[operator]
+                if expired:
+                    action.status = "expired"  # committed with this unit of work; the refusal follows it
+                else:
+                    # Claimed under the lock, so two approvers cannot both run it; released again if it fails.
+                    action.status, action.approved_by, action.decided_at = "approved", actor.principal, self.clock()
                 kind, params, proposer = action.kind, json.loads(action.params), action.requested_by
+            if expired:
+                raise Conflict("This proposal is older than 7 days; propose it again.", code="action_expired")
             try:
                 result = self._execute(actor, kind, params)
             except Exception:
@@ -279,9 +282,9 @@ class GovernanceUseCases:
         """Destroy every template whose consent term, purpose or retention period has run out (BIPA: at the
         latest 3 years after the last interaction), and close emergency police searches with no written
         request after 48 hours. Runs on a schedule in `serve`; administrators can run it on demand."""
+        if not actor.is_local_admin:
+            self._require_deployment_admin(actor, "retention_run")  # records its own refusal
         with self._audited(actor, "retention_run", roles.ADMIN) as event:
-            if not actor.is_local_admin:
-                self._require_deployment_admin(actor, "retention_run")
             now = self.clock()
             due: list[tuple[str, str]] = []
             with self.db.session(readonly=True) as s:
