@@ -51,33 +51,27 @@ def audit_router(service: FaceService, caller: Any, errors: dict[int | str, dict
 
     @router.get("/tree-heads/latest")
     def latest_head(who: Caller) -> dict[str, Any]:
-        service.audit_proofs_allowed(who)
-        return service.audit.latest_head().to_json(signer.log_id)
+        return service.audit_latest_head(who)
 
     @router.post("/tree-heads")
     def sign_head(who: Caller) -> dict[str, Any]:
         """Sign a head for the current size now and hand it to the witnesses."""
-        service.audit_proofs_allowed(who)
-        head = service.audit.sign_head()
-        return {**head.to_json(signer.log_id), "witness_errors": service.audit.witness_errors}
+        return service.audit_sign_head(who)
 
     @router.get("/tree-heads")
     def list_heads(who: Caller) -> dict[str, Any]:
-        service.audit_proofs_allowed(who)
-        return {"heads": [h.to_json(signer.log_id) for h in service.audit.stored_heads()]}
+        return {"heads": service.audit_heads(who)}
 
     @router.get("/proofs/inclusion")
     def inclusion(who: Caller, seq: Annotated[int, Query(ge=0, le=2**62)],
                   tree_size: Annotated[int | None, Query(ge=1, le=2**62)] = None) -> dict[str, Any]:
         """RFC 9162 inclusion proof of entry `seq` in the signed tree of `tree_size` (default: the latest)."""
-        service.audit_proofs_allowed(who)
-        return service.audit.inclusion_proof(seq, tree_size)
+        return service.audit_inclusion_proof(who, seq, tree_size)
 
     @router.get("/proofs/consistency")
     def consistency(who: Caller, first: Annotated[int, Query(ge=0, le=2**62)],
                     second: Annotated[int | None, Query(ge=0, le=2**62)] = None) -> dict[str, Any]:
         """RFC 9162 consistency proof between two signed tree heads (default second: the latest)."""
-        service.audit_proofs_allowed(who)
-        return service.audit.consistency_proof(first, second)
+        return service.audit_consistency_proof(who, first, second)
 
     return router

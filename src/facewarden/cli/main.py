@@ -349,13 +349,10 @@ def audit_verify(
 @audit_app.command("sign")
 def audit_sign() -> None:
     """Sign a tree head for the current size and hand it to the witnesses (run from cron if not serving)."""
-    service = _service()
     try:
-        head = service.audit.sign_head()
+        _print(_service().audit_sign_head(LOCAL_ADMIN))
     except FaceWardenError as exc:
         _fail(exc)
-        return
-    _print({**head.to_json(service.audit.signer.log_id), "witness_errors": service.audit.witness_errors})
 
 
 @audit_app.command("public-key")

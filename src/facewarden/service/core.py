@@ -321,7 +321,8 @@ class FaceService(GovernanceUseCases, LawEnforcementUseCases, LivenessUseCases):
             q = q.where(Subject.legal_basis.in_(legal_bases))
         now = self.clock()
         rows = s.scalars(q).all()
-        policies = {p.name: p for p in s.scalars(select(Purpose).where(Purpose.tenant_id == tenant_id))}
+        policies = {p.name: p for p in s.scalars(select(Purpose).where(Purpose.tenant_id == tenant_id,
+                                                                      Purpose.name.in_(purposes)))}
         return {r.id: r.external_id for r in rows if retain_until(r, policies.get(r.purpose)) > now}
 
     def _purpose(self, s: Session, tenant_id: str, name: str) -> Purpose:
@@ -781,9 +782,28 @@ class FaceService(GovernanceUseCases, LawEnforcementUseCases, LivenessUseCases):
             raise NotFound(f"No subject '{subject}' is enrolled now; after erasure, query by its subject_id.")
         return replace(q, subject_id=subject_id)
 
-    def audit_proofs_allowed(self, actor: Actor) -> None:
-        """Proofs and tree heads hold hashes only, but they are still for auditors and administrators."""
+    # Proofs and tree heads hold hashes only, but they are still for auditors and administrators.
+    def audit_latest_head(self, actor: Actor) -> dict[str, Any]:
         self._require(actor, "audit_proof", roles.AUDITOR, roles.ADMIN)
+        return self.audit.latest_head().to_json(self.audit.signer.log_id)
+
+    def audit_sign_head(self, actor: Actor) -> dict[str, Any]:
+        """Sign a head for the current size now and hand it to the witnesses."""
+        self._require(actor, "audit_proof", roles.AUDITOR, roles.ADMIN)
+        head = self.audit.sign_head()
+        return {**head.to_json(self.audit.signer.log_id), "witness_errors": self.audit.witness_errors}
+
+    def audit_heads(self, actor: Actor) -> list[dict[str, Any]]:
+        self._require(actor, "audit_proof", roles.AUDITOR, roles.ADMIN)
+        return [h.to_json(self.audit.signer.log_id) for h in self.audit.stored_heads()]
+
+    def audit_inclusion_proof(self, actor: Actor, seq: int, tree_size: int | None) -> dict[str, Any]:
+        self._require(actor, "audit_proof", roles.AUDITOR, roles.ADMIN)
+        return self.audit.inclusion_proof(seq, tree_size)
+
+    def audit_consistency_proof(self, actor: Actor, first: int, second: int | None) -> dict[str, Any]:
+        self._require(actor, "audit_proof", roles.AUDITOR, roles.ADMIN)
+        return self.audit.consistency_proof(first, second)
 
     def _require(self, actor: Actor, operation: str, *allowed: str) -> None:
         """A role check for reads that are not logged when allowed: the refusal still is."""

@@ -10,6 +10,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -101,6 +102,7 @@ class AuditEntry(Base):
     """
 
     __tablename__ = "audit_entries"
+    __table_args__ = (Index("ix_audit_entries_actor_operation_at", "actor", "operation", "at"),)
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     at: Mapped[str] = mapped_column(String(32), index=True)  # ISO 8601 UTC, microseconds: sorts as text
     tenant_id: Mapped[str] = mapped_column(String(64), index=True)
