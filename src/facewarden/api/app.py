@@ -18,9 +18,9 @@ from facewarden import __version__
 from facewarden.api.audit_routes import audit_router
 from facewarden.api.governance_routes import governance_router
 from facewarden.api.le_routes import le_router
-from facewarden.api.limits import BodySizeLimit, RateLimiter
+from facewarden.api.limits import BodySizeLimit, RateLimiter, read_limited
 from facewarden.api.liveness_routes import MAX_FRAMES_UPLOADED, liveness_router
-from facewarden.errors import FaceWardenError, InvalidInput
+from facewarden.errors import FaceWardenError
 from facewarden.service import Actor, EnrolRequest, FaceService
 
 log = logging.getLogger("facewarden.api")
@@ -108,11 +108,7 @@ def create_app(service: FaceService, *, on_shutdown: Callable[[], None] | None =
     Caller = Annotated[Actor, Depends(actor)]
 
     async def read_upload(upload: UploadFile) -> bytes:
-        data = await upload.read(settings.max_upload_bytes + 1)
-        if len(data) > settings.max_upload_bytes:
-            raise InvalidInput(f"Photo '{upload.filename}' exceeds {settings.max_upload_bytes} bytes.",
-                               code="image_too_large", status=413)
-        return data
+        return await read_limited(upload, settings.max_upload_bytes)
 
     @app.get("/v1/health")
     def health() -> dict[str, Any]:

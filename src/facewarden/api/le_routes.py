@@ -8,7 +8,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from facewarden.errors import InvalidInput
+from facewarden.api.limits import read_limited
 from facewarden.governance import policy
 from facewarden.service import Actor, FaceService
 
@@ -24,11 +24,7 @@ def le_router(service: FaceService, caller: Any, errors: dict[int | str, dict[st
     limit = service.settings.max_upload_bytes
 
     async def read_probe(upload: UploadFile) -> bytes:
-        data = await upload.read(limit + 1)
-        if len(data) > limit:
-            raise InvalidInput(f"Photo '{upload.filename}' exceeds {limit} bytes.", code="image_too_large",
-                               status=413)
-        return data
+        return await read_limited(upload, limit)
 
     # Text fields default to empty so that a missing one is refused (and audited) by the service with the
     # name of every missing field, as `request_incomplete`.

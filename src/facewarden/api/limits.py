@@ -6,7 +6,10 @@ import json
 import threading
 import time
 
+from starlette.datastructures import UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from facewarden.errors import InvalidInput
 
 
 async def _send_error(send: Send, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
@@ -87,3 +90,11 @@ class RateLimiter:
                 return 0.0
             self._buckets[key] = (tokens, now)
             return (1 - tokens) / self.rate
+
+
+async def read_limited(upload: UploadFile, limit: int, *, code: str = "image_too_large") -> bytes:
+    """An uploaded file, read into memory up to `limit` bytes; one byte more is a 413 with `code`."""
+    data = await upload.read(limit + 1)
+    if len(data) > limit:
+        raise InvalidInput(f"'{upload.filename}' exceeds {limit} bytes.", code=code, status=413)
+    return data

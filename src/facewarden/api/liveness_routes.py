@@ -7,6 +7,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from facewarden.api.limits import read_limited
 from facewarden.errors import InvalidInput
 from facewarden.service import Actor, FaceService
 
@@ -24,10 +25,7 @@ def liveness_router(service: FaceService, caller: Any, errors: dict[int | str, d
     settings = service.settings
 
     async def read(upload: UploadFile, limit: int) -> bytes:
-        data = await upload.read(limit + 1)
-        if len(data) > limit:
-            raise InvalidInput(f"'{upload.filename}' exceeds {limit} bytes.", code="video_too_large", status=413)
-        return data
+        return await read_limited(upload, limit, code="video_too_large")
 
     @router.post("/sessions", status_code=201)
     def start(who: Caller, body: SessionBody) -> dict[str, Any]:
