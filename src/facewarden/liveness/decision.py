@@ -176,7 +176,7 @@ def _pair_misalignment(g_ref: np.ndarray, g_other: np.ndarray, lm_ref: FaceLandm
     track_p90 = None
     if len(src) >= 12:
         hom, _ = cv2.findHomography(src.astype(np.float64), dst.astype(np.float64), cv2.LMEDS)
-        r = homography_residual(src, dst, lm_other.eye_distance)
+        r = homography_residual(src, dst, lm_other.eye_distance, hom) if hom is not None else None
         track_p90 = r[1] if r else None
     if hom is None:
         affine, _ = cv2.estimateAffinePartial2D(lm_ref.five_points(), lm_other.five_points(), method=cv2.LMEDS)
@@ -387,8 +387,9 @@ class LivenessChecker:
         surface_weak = self._surface(frames, measures, challenge, failed, scores)
         yaw_off = self._frontality(measures)
         pad_mean = self._pad(frames, measures, with_face, yaw_off, scores)
-        embedded = self._continuity(frames, measures, with_face, yaw_off, enrolled, failed, scores)
-        hashes = fingerprint(frames, [m.landmarks for m in measures])
+        hashes = fingerprint(frames, [m.landmarks for m in measures])  # one hash per frame, used twice
+        embedded = self._continuity(frames, measures, with_face, yaw_off, hashes[with_face], enrolled, failed,
+                                    scores)
         motion = self._media(frames, hashes, earlier_fingerprints, failed, scores)
 
         # PAD fusion: alone only when clearly low; a middling score needs a second weak signal
@@ -474,8 +475,8 @@ class LivenessChecker:
         return mean
 
     def _continuity(self, frames: Sequence[Frame], measures: list[FrameMeasures], with_face: list[int],
-                    yaw_off: list[float], enrolled: Sequence[np.ndarray], failed: set[str],
-                    scores: dict[str, Any]) -> list[int]:
+                    yaw_off: list[float], face_hashes: np.ndarray, enrolled: Sequence[np.ndarray],
+                    failed: set[str], scores: dict[str, Any]) -> list[int]:
         p = self.policy
         picks: list[int] = []
         jump = None
@@ -483,8 +484,7 @@ class LivenessChecker:
             # The biggest change of the face between consecutive face frames is where a swap would be: embed
             # both sides of it (a short swap between evenly spread frames is not missed), and frontal frames
             # spread over the rest of the clip.
-            hashes = fingerprint([frames[i] for i in with_face], [measures[i].landmarks for i in with_face])
-            bits = _bits(hashes)
+            bits = _bits(face_hashes)
             steps = np.abs(bits[1:] - bits[:-1]).mean(axis=1)
             k = int(np.argmax(steps))
             jump = {"between": [with_face[k], with_face[k + 1]], "hash_distance": _num(float(steps[k]))}

@@ -113,14 +113,17 @@ def track_chain(grays: Sequence[np.ndarray], lm_ref: FaceLandmarks, max_corners:
     return p0, positions, alive
 
 
-def homography_residual(src: np.ndarray, dst: np.ndarray, scale: float) -> tuple[float, float] | None:
+def homography_residual(src: np.ndarray, dst: np.ndarray, scale: float,
+                        h: np.ndarray | None = None) -> tuple[float, float] | None:
     """Median and 90th-percentile residual of a robust (LMedS) homography src->dst, divided by `scale`.
+    `h`: that homography, when the caller has fitted it already.
 
     LMedS tolerates up to half the points being off the plane or mistracked; its median residual then reads
     how well a single plane explains the face."""
     if len(src) < 12:
         return None
-    h, _ = cv2.findHomography(src.astype(np.float64), dst.astype(np.float64), cv2.LMEDS)
+    if h is None:
+        h, _ = cv2.findHomography(src.astype(np.float64), dst.astype(np.float64), cv2.LMEDS)
     if h is None:
         return None
     proj = cv2.perspectiveTransform(src.reshape(-1, 1, 2).astype(np.float64), h).reshape(-1, 2)

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("facewarden.governance")
 PENDING_ACTION_TTL = timedelta(days=7)
+_POLICY_COLUMNS = ("description", "legal_bases", "retention_days", "law_enforcement_searchable",
+                   "liveness_required", "subject_category", "ends_at", "updated_at")
 
 
 def purpose_json(p: Purpose) -> dict[str, Any]:
@@ -78,19 +80,18 @@ class GovernanceUseCases:
                                    "templates can never become searchable by law enforcement.",
                                    code="searchable_needs_law")
             self._bump_generation(s)  # the galleries re-read retention and purposes
+            fresh = purpose_row(tenant_id, spec, ends_at, now)
             row = s.get(Purpose, (tenant_id, spec.name))
             if row is None:
-                s.add(purpose_row(tenant_id, spec, ends_at, now))
-            else:
-                row.description, row.legal_bases = spec.description, ",".join(sorted(spec.legal_bases))
-                row.retention_days, row.subject_category = spec.retention_days, spec.subject_category
-                row.law_enforcement_searchable, row.ends_at, row.updated_at = \
-                    spec.law_enforcement_searchable, ends_at, now
-                row.liveness_required = spec.liveness_required
+                row = fresh
+                s.add(row)
+            else:  # the policy changes; when the purpose was created does not
+                for column in _POLICY_COLUMNS:
+                    setattr(row, column, getattr(fresh, column))
             event.details = {k: v for k, v in params.items() if k != "description"}
             event.outcome = "applied"
             self.audit.append(s, event)
-        return {"purpose": purpose_json_from(params), "status": "applied"}
+            return {"purpose": purpose_json(row), "status": "applied"}
 
     # -- police-search policy of an administering agency ------------------------------------
     def set_le_policy(self: FaceService, actor: Actor, *, allowed_uses: set[str], allow_own_agency_review: bool,
@@ -307,7 +308,3 @@ class GovernanceUseCases:
         return {"subjects_destroyed": len(due), "emergencies_flagged": emergencies, "ran_at": now.isoformat()}
 
 
-def purpose_json_from(params: dict[str, Any]) -> dict[str, Any]:
-    return {k: params.get(k) for k in ("name", "description", "legal_bases", "retention_days",
-                                       "law_enforcement_searchable", "liveness_required", "subject_category",
-                                       "ends_at")}

@@ -96,10 +96,16 @@ def _request_json(req: SearchRequest, grant: SearchGrant | None) -> dict[str, An
         "emergency_facts": req.emergency_facts, "max_candidates": req.max_candidates,
         "emergency_search_id": req.emergency_search_id, "status": req.status, "decided_by": req.decided_by,
         "decision_reason": req.decision_reason, "decided_at": iso(req.decided_at), "created_at": iso(req.created_at),
-        "grant": None if grant is None else {
-            "grant_id": grant.id, "searches_allowed": grant.searches_allowed, "searches_used": grant.searches_used,
-            "expires_at": iso(grant.expires_at)},
+        "grant": _grant_json(grant),
     }
+
+
+def _grant_json(grant: SearchGrant | None) -> dict[str, Any] | None:
+    if grant is None:
+        return None
+    return {"grant_id": grant.id, "searches_allowed": grant.searches_allowed,
+            "searches_used": grant.searches_used or 0,  # a grant not yet flushed has no default in yet
+            "expires_at": iso(grant.expires_at)}
 
 
 class LawEnforcementUseCases:
@@ -287,9 +293,7 @@ class LawEnforcementUseCases:
                     self.vault.destroy(_probe_key_id(req.id))  # inside the unit of work: if it fails, nothing moves
                 result = {"request_id": req.id, "case_number": req.case_number, "status": req.status,
                           "decided_by": actor.principal, "reason": reason, "decided_at": iso(now),
-                          "grant": None if grant is None else {
-                              "grant_id": grant.id, "searches_allowed": grant.searches_allowed,
-                              "searches_used": 0, "expires_at": iso(grant.expires_at)}}
+                          "grant": _grant_json(grant)}
         return result
 
     # -- 3. the search under a grant -----------------------------------------------------------
