@@ -8,9 +8,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from facewarden import __version__
+from facewarden.api.errors import error_body, status_for
 from facewarden.api.limits import BodySizeLimit, RateLimiter
 from facewarden.audit.witness import WitnessLedger
-from facewarden.errors import FaceWardenError
+from facewarden.errors import FaceWardenError, RateLimited
 
 
 class HeadSubmission(BaseModel):
@@ -26,12 +27,12 @@ def create_witness_app(ledger: WitnessLedger, *, rate_limit_per_minute: int = 60
 
     @app.exception_handler(FaceWardenError)
     async def _fw_error(_: Request, exc: FaceWardenError) -> JSONResponse:
-        return JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=exc.status)
+        return JSONResponse(error_body(exc.code, exc.message), status_code=status_for(exc))
 
     def _limit(request: Request) -> None:
         client = request.client.host if request.client else "unknown"
         if (wait := limiter.check(client)) > 0:
-            raise FaceWardenError(f"Rate limit exceeded; retry in {wait:.1f} s.", code="rate_limited", status=429)
+            raise RateLimited(f"Rate limit exceeded; retry in {wait:.1f} s.", code="rate_limited")
 
     @app.get("/v1/logs/{log_id}/heads")
     def heads(log_id: str, request: Request) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from facewarden.errors import FaceWardenError
+from facewarden.errors import InternalError
 
 # The columns that make up an entry, in the order of the stored row; `seq` is the leaf's position.
 ENTRY_FIELDS = ("at", "tenant_id", "actor", "operation", "subject_id", "case_id", "purpose", "legal_basis",
@@ -17,8 +17,7 @@ MAX_DETAILS_BYTES = 4096
 FORMAT_VERSION = 1
 
 
-class AuditDetailError(FaceWardenError):
-    status = 500
+class AuditDetailError(InternalError):
     code = "audit_detail"
 
 

@@ -199,7 +199,7 @@ class AuditLog:
         with self.db.session(readonly=True) as s:
             row = s.get(AuditTreeHead, size)
             if row is None:
-                raise NotFound(f"No signed tree head of size {size}; list them at /v1/audit/tree-heads.")
+                raise NotFound(f"No signed tree head of size {size}; list the stored tree heads.")
             return SignedTreeHead(row.tree_size, row.timestamp_ms, row.root_hash, row.signature)
 
     # -- reading -----------------------------------------------------------------------------

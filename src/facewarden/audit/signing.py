@@ -15,15 +15,14 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from facewarden.errors import FaceWardenError
+from facewarden.errors import FaceWardenError, InternalError
 
 # Domain separation: an entry receipt can never be replayed as a tree head or the other way round.
 _ENTRY_CONTEXT = b"facewarden/audit/entry/v1\x00"
 _HEAD_CONTEXT = b"facewarden/audit/tree-head/v1\x00"
 
 
-class AuditKeyError(FaceWardenError):
-    status = 500
+class AuditKeyError(InternalError):
     code = "audit_key"
 
 

@@ -22,13 +22,12 @@ import httpx
 
 from facewarden.audit.merkle import verify_consistency
 from facewarden.audit.signing import LogPublicKey, LogSigner, SignedTreeHead, _b64, _unb64
-from facewarden.errors import Conflict, FaceWardenError, InvalidInput
+from facewarden.errors import Conflict, InvalidInput, NotFound, UpstreamFailure
 
 ProofSource = Callable[[int, int], list[bytes]]  # (old size, new size) -> consistency proof
 
 
-class WitnessError(FaceWardenError):
-    status = 502
+class WitnessError(UpstreamFailure):
     code = "witness_unavailable"
 
 
@@ -141,14 +140,14 @@ class WitnessLedger:
 
     def heads(self, log_id: str) -> list[dict[str, Any]]:
         if log_id not in self.logs:
-            raise InvalidInput("This witness does not follow that log.", code="unknown_log", status=404)
+            raise NotFound("This witness does not follow that log.", code="unknown_log")
         path = self._file(log_id)
         return [json.loads(line) for line in path.read_text().splitlines() if line] if path.exists() else []
 
     def accept(self, log_id: str, head_doc: dict[str, Any], proof_b64: Sequence[str]) -> dict[str, Any]:
         log = self.logs.get(log_id)
         if log is None or head_doc.get("log_id") != log_id:
-            raise InvalidInput("This witness does not follow that log.", code="unknown_log", status=404)
+            raise NotFound("This witness does not follow that log.", code="unknown_log")
         head = SignedTreeHead.from_json(head_doc)
         if not log.verify_head(head):
             raise InvalidInput("The tree head's signature does not verify with the log's key.",

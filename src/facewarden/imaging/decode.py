@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from facewarden.errors import InvalidInput
+from facewarden.errors import InvalidInput, TooLarge, Unsupported
 
 # Pillow names PGM "PPM" (the netpbm family); only greyscale/colour netpbm is accepted.
 ALLOWED_FORMATS = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "PPM": "pgm"}
@@ -26,6 +26,15 @@ class ImageLimits:
 
 
 class ImageRejected(InvalidInput):
+    """An image that is refused: malformed or corrupt here; over a limit or of a refused format in the subclasses."""
+
+
+# Both bases: callers catch ImageRejected; the kind (first base) is what an adapter reports.
+class ImageTooLarge(TooLarge, ImageRejected):
+    pass
+
+
+class ImageUnsupported(Unsupported, ImageRejected):
     pass
 
 
@@ -36,30 +45,30 @@ def decode_image(data: bytes, limits: ImageLimits | None = None) -> np.ndarray:
         raise ImageRejected("The upload is empty: send the bytes of a JPEG, PNG, WebP, GIF or PGM photo.",
                             code="empty_image")
     if len(data) > limits.max_bytes:
-        raise ImageRejected(
+        raise ImageTooLarge(
             f"The image is {len(data)} bytes; the limit is {limits.max_bytes}. Send a smaller or more "
-            "compressed photo.", code="image_too_large", status=413)
+            "compressed photo.", code="image_too_large")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS))
     except UnidentifiedImageError:
-        raise ImageRejected(
+        raise ImageUnsupported(
             "This is not an image in an accepted format (JPEG, PNG, WebP, GIF, PGM).",
-            code="unsupported_image", status=415) from None
+            code="unsupported_image") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageRejected(
+        raise ImageTooLarge(
             f"The image has too many pixels (limit {limits.max_pixels}); refusing to decode it.",
-            code="too_many_pixels", status=413) from None
+            code="too_many_pixels") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageRejected(
             f"The image header could not be read ({type(exc).__name__}); the file is truncated or corrupt. "
             "Send the complete file.", code="corrupt_image") from None
     width, height = img.size
     if width * height > limits.max_pixels or width <= 0 or height <= 0:
-        raise ImageRejected(
+        raise ImageTooLarge(
             f"The image is {width}x{height} pixels; the limit is {limits.max_pixels} pixels. "
-            "Downscale it before sending.", code="too_many_pixels", status=413)
+            "Downscale it before sending.", code="too_many_pixels")
     try:
         img.load()  # decodes the first frame only (GIF/WebP animations are not expanded)
         img = ImageOps.exif_transpose(img) or img

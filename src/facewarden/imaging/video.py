@@ -18,7 +18,7 @@ import av
 import numpy as np
 from PIL import Image
 
-from facewarden.errors import InvalidInput
+from facewarden.errors import InvalidInput, TooLarge, Unsupported
 from facewarden.imaging.decode import ImageLimits, decode_image
 
 # Container families recognised by their magic bytes, each mapped to the one FFmpeg demuxer allowed for it.
@@ -48,6 +48,16 @@ class VideoLimits:
 
 
 class VideoRejected(InvalidInput):
+    """A clip or frame list that is refused: malformed or corrupt here; over a limit or of a refused format in
+    the subclasses."""
+
+
+# Both bases: callers catch VideoRejected; the kind (first base) is what an adapter reports.
+class VideoTooLarge(TooLarge, VideoRejected):
+    pass
+
+
+class VideoUnsupported(Unsupported, VideoRejected):
     pass
 
 
@@ -68,9 +78,9 @@ def _target_size(width: int, height: int, max_side: int | None) -> tuple[int, in
 
 
 def _unsupported(what: str, limits: VideoLimits) -> VideoRejected:
-    return VideoRejected(
+    return VideoUnsupported(
         f"{what} Send an MP4/MOV or WebM clip ({', '.join(sorted(limits.codecs))}).",
-        code="unsupported_video", status=415)
+        code="unsupported_video")
 
 
 def decode_video(data: bytes, limits: VideoLimits | None = None) -> list[Frame]:
@@ -79,9 +89,9 @@ def decode_video(data: bytes, limits: VideoLimits | None = None) -> list[Frame]:
     if not data:
         raise VideoRejected("The upload is empty: send the bytes of an MP4 or WebM clip.", code="empty_video")
     if len(data) > limits.max_bytes:
-        raise VideoRejected(
+        raise VideoTooLarge(
             f"The video is {len(data)} bytes; the limit is {limits.max_bytes}. Send a shorter or smaller clip.",
-            code="video_too_large", status=413)
+            code="video_too_large")
     family = _sniff_container(data)
     if family is None or family not in limits.containers:
         raise _unsupported("This is not a video container that is accepted.", limits)
@@ -108,9 +118,9 @@ def _decode(data: bytes, family: str, limits: VideoLimits) -> list[Frame]:
             raise _unsupported(f"The video codec '{codec}' is not accepted.", limits)
         width, height = stream.codec_context.width, stream.codec_context.height
         if width * height > limits.max_pixels:
-            raise VideoRejected(
+            raise VideoTooLarge(
                 f"The video is {width}x{height} pixels; the limit is {limits.max_pixels} pixels per frame. "
-                "Record at a lower resolution.", code="too_many_pixels", status=413)
+                "Record at a lower resolution.", code="too_many_pixels")
         if container.duration is not None and container.duration / 1e6 > limits.max_duration_s + 0.5:
             raise _too_long(container.duration / 1e6, limits)
         stream.thread_type = "AUTO"
@@ -120,13 +130,13 @@ def _decode(data: bytes, family: str, limits: VideoLimits) -> list[Frame]:
         for frame in container.decode(stream):
             decoded += 1
             if decoded > limits.max_decoded_frames:
-                raise VideoRejected(
+                raise VideoTooLarge(
                     f"The video has more than {limits.max_decoded_frames} frames. Send a shorter clip or a "
-                    "lower frame rate.", code="too_many_frames", status=413)
+                    "lower frame rate.", code="too_many_frames")
             if frame.width * frame.height > limits.max_pixels:
-                raise VideoRejected(
+                raise VideoTooLarge(
                     f"A frame is {frame.width}x{frame.height} pixels; the limit is {limits.max_pixels}.",
-                    code="too_many_pixels", status=413)
+                    code="too_many_pixels")
             if frame.time is None or not math.isfinite(frame.time):
                 raise VideoRejected("A video frame has no timestamp; the file is corrupt. Send the complete file.",
                                     code="corrupt_video")
@@ -142,9 +152,9 @@ def _decode(data: bytes, family: str, limits: VideoLimits) -> list[Frame]:
             while next_t <= t + slack:
                 next_t += period
             if len(frames) >= limits.max_frames:
-                raise VideoRejected(
+                raise VideoTooLarge(
                     f"The video yields more than {limits.max_frames} frames at {limits.target_fps:g} fps. "
-                    "Send a shorter clip.", code="too_many_frames", status=413)
+                    "Send a shorter clip.", code="too_many_frames")
             w, h = _target_size(frame.width, frame.height, limits.resize_max_side)
             rgb = frame.to_ndarray(format="rgb24", width=w, height=h)
             # Phones store portrait clips sideways with a display matrix; FFmpeg reports its counter-clockwise angle.
@@ -158,9 +168,9 @@ def _decode(data: bytes, family: str, limits: VideoLimits) -> list[Frame]:
 
 
 def _too_long(seconds: float, limits: VideoLimits) -> VideoRejected:
-    return VideoRejected(
+    return VideoTooLarge(
         f"The video lasts {seconds:.1f} s or more; the limit is {limits.max_duration_s:g} s. Send a shorter clip.",
-        code="video_too_long", status=413)
+        code="video_too_long")
 
 
 def _is_jpeg_or_png(data: bytes) -> bool:
@@ -177,12 +187,12 @@ def decode_frames(items: Sequence[tuple[bytes, float]], limits: VideoLimits | No
     if not items:
         raise VideoRejected("No frames were sent: send at least one JPEG or PNG frame.", code="empty_video")
     if len(items) > limits.max_frames:
-        raise VideoRejected(f"{len(items)} frames were sent; the limit is {limits.max_frames}.",
-                            code="too_many_frames", status=413)
+        raise VideoTooLarge(f"{len(items)} frames were sent; the limit is {limits.max_frames}.",
+                            code="too_many_frames")
     total = sum(len(data) for data, _ in items)
     if total > limits.max_bytes:
-        raise VideoRejected(f"The frames add up to {total} bytes; the limit is {limits.max_bytes}.",
-                            code="video_too_large", status=413)
+        raise VideoTooLarge(f"The frames add up to {total} bytes; the limit is {limits.max_bytes}.",
+                            code="video_too_large")
     image_limits = ImageLimits(max_bytes=limits.max_bytes, max_pixels=limits.max_pixels)
     frames: list[Frame] = []
     t0 = None
@@ -196,7 +206,7 @@ def decode_frames(items: Sequence[tuple[bytes, float]], limits: VideoLimits | No
         if abs(t) > limits.max_duration_s:
             raise _too_long(abs(t), limits)
         if not _is_jpeg_or_png(data):
-            raise VideoRejected(f"Frame {i} is not a JPEG or PNG image.", code="unsupported_image", status=415)
+            raise VideoUnsupported(f"Frame {i} is not a JPEG or PNG image.", code="unsupported_image")
         rgb = decode_image(data, image_limits)
         if size is None:
             size = rgb.shape

@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from facewarden.errors import FaceWardenError
+from facewarden.errors import Unavailable
 
 GENUINE_INDEX = 1
 
@@ -37,10 +37,9 @@ DEFAULT_MODELS = (
 )
 
 
-class PadModelError(FaceWardenError):
+class PadModelError(Unavailable):
     """The PAD models are missing or not the pinned files: a deployment fault, not a client error."""
 
-    status = 503
     code = "pad_model_unavailable"
 
 
