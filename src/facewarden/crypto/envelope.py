@@ -1,6 +1,7 @@
-"""AES-256-GCM sealing with associated data that binds a ciphertext to where it belongs.
+"""The primitive layer: AES-256-GCM sealing with associated data that binds a ciphertext to where it belongs.
 
-Layout of a sealed blob: version byte (1) | 12-byte random nonce | ciphertext+tag.
+Use cases do not call this directly; they go through `KeyRing` (keyring.py), which picks the key and builds
+the associated data. Layout of a sealed blob: version byte (1) | 12-byte random nonce | ciphertext+tag.
 """
 
 from __future__ import annotations
@@ -17,6 +18,11 @@ _VERSION = b"\x01"
 NONCE_BYTES = 12
 
 
+def length_prefixed(*parts: str) -> bytes:
+    """Each part as a 4-byte big-endian length and its UTF-8 bytes, so no two part lists encode the same."""
+    return b"".join(len(p.encode()).to_bytes(4, "big") + p.encode() for p in parts)
+
+
 @dataclass(frozen=True)
 class TemplateAAD:
     """What a template ciphertext is bound to; a blob moved to another row no longer opens."""
@@ -27,10 +33,21 @@ class TemplateAAD:
     model_version: str
 
     def encode(self) -> bytes:
-        parts = ("facewarden-template-v1", self.tenant_id, self.subject_id, self.template_id,
-                 self.model_version)
-        # Length-prefixed so no two field combinations encode the same.
-        return b"".join(len(p.encode()).to_bytes(4, "big") + p.encode() for p in parts)
+        return length_prefixed("facewarden-template-v1", self.tenant_id, self.subject_id, self.template_id,
+                               self.model_version)
+
+
+@dataclass(frozen=True)
+class ProbeAAD:
+    """What a sealed police probe photo is bound to: a blob moved to another request no longer opens."""
+
+    request_id: str
+    administering_tenant: str
+    requesting_tenant: str
+
+    def encode(self) -> bytes:
+        return length_prefixed("facewarden-le-probe-v1", self.request_id, self.administering_tenant,
+                               self.requesting_tenant)
 
 
 def seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:

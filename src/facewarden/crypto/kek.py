@@ -1,4 +1,7 @@
-"""The key-encryption-key (KEK) interface. KEKs live outside the database: a key file or an HSM."""
+"""The key-encryption-key (KEK) interface. KEKs live outside the database: a key file or an HSM.
+
+Implementations are opened by URI through providers.py; each module exposes `from_uri(uri, settings, create)`.
+"""
 
 from __future__ import annotations
 
@@ -36,3 +39,6 @@ class KeyEncryptionKeyProvider(ABC):
     @abstractmethod
     def retire(self, version: int) -> None:
         """Destroy a KEK version for good. The caller checks no data key still uses it."""
+
+    def close(self) -> None:  # noqa: B027 (optional hook: most providers hold nothing to release)
+        """Release what the provider holds (an HSM session); a no-op for providers that hold nothing."""

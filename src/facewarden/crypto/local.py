@@ -7,18 +7,19 @@ import json
 import os
 import stat
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from facewarden.config import Settings
 from facewarden.crypto.kek import KeyEncryptionKeyProvider, WrappedKey
-from facewarden.errors import FaceWardenError, IntegrityFailure
+from facewarden.errors import IntegrityFailure, InternalError
 
 NONCE_BYTES = 12
 
 
-class KeyFileError(FaceWardenError):
-    status = 500
+class KeyFileError(InternalError):
     code = "key_file"
 
 
@@ -97,3 +98,14 @@ class LocalKeyFileProvider(KeyEncryptionKeyProvider):
             raise KeyFileError("The current key-encryption key cannot be retired; rotate first.")
         self._keys.pop(version, None)
         self._save()
+
+
+def from_uri(uri: str, settings: Settings, create: bool) -> LocalKeyFileProvider:
+    """`file:///abs/path/kek.json` (percent-encoded, as `Path.as_uri()` writes it)."""
+    parts = urlsplit(uri)
+    path = Path(unquote(parts.path))
+    if parts.scheme != "file" or parts.netloc not in ("", "localhost") or parts.query or parts.fragment \
+            or not path.is_absolute():
+        raise InternalError(f"The key-encryption key URI {uri!r} is not a local file URI; write it as "
+                            "file:///absolute/path/kek.json.", code="config")
+    return LocalKeyFileProvider(path, create=create)

@@ -5,6 +5,9 @@ Each KEK version is a non-extractable AES-256 secret key generated in the token 
 enter this process. All providers of one process that use the same token share one logged-in
 session (PKCS#11 login state is per application, and logging out one session logs out all of them);
 calls into a module are serialised by a lock, so a provider may be used from several threads.
+
+Opened by URI (RFC 7512 style): `pkcs11:token=<label>;module-path=/usr/lib/...;key-prefix=<prefix>`. The PIN is
+never part of the URI: it comes from the settings (FACEWARDEN_PKCS11_PIN), so the URI can be logged and shown.
 """
 
 from __future__ import annotations
@@ -16,15 +19,19 @@ import re
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 import pkcs11
 from pkcs11 import Attribute, GCMParams, KeyType, Mechanism, MechanismFlag, ObjectClass, SecretKey, Session
 from pkcs11 import exceptions as p11
 
+from facewarden.config import Settings
 from facewarden.crypto.kek import KeyEncryptionKeyProvider, WrappedKey
-from facewarden.errors import FaceWardenError, IntegrityFailure
+from facewarden.errors import FaceWardenError, IntegrityFailure, InternalError
 
 DEFAULT_MODULE_PATH = "/usr/lib/softhsm/libsofthsm2.so"
+DEFAULT_KEY_PREFIX = "facewarden-kek"
+PIN_ENV = "FACEWARDEN_PKCS11_PIN"
 MODULE_ENV = "FACEWARDEN_PKCS11_MODULE"
 NONCE_BYTES = 12
 TAG_BITS = 128
@@ -44,8 +51,7 @@ _DECRYPT_FAILURES: tuple[type[Exception], ...] = (
 )
 
 
-class HsmError(FaceWardenError):
-    status = 500
+class HsmError(InternalError):
     code = "hsm"
 
 
@@ -185,7 +191,7 @@ class Pkcs11KeyProvider(KeyEncryptionKeyProvider):
     name = "pkcs11"
 
     def __init__(self, module_path: str, token_label: str, pin: str, *,
-                 key_label_prefix: str = "facewarden-kek", create: bool = False) -> None:
+                 key_label_prefix: str = DEFAULT_KEY_PREFIX, create: bool = False) -> None:
         if not key_label_prefix:
             raise HsmError("The PKCS#11 key label prefix must not be empty.")
         self.module_path = os.path.abspath(module_path)
@@ -330,3 +336,49 @@ class Pkcs11KeyProvider(KeyEncryptionKeyProvider):
                                             Attribute.LABEL: self._label(version)}):
                 key.destroy()
         self._run(op)
+
+
+# The URI attributes this provider reads. A PIN in the URI (RFC 7512 pin-value, pin-source) is refused.
+URI_ATTRIBUTES = ("token", "module-path", "key-prefix")
+
+
+def _uri_error(uri: str, problem: str) -> InternalError:
+    return InternalError(f"The key-encryption key URI {uri!r} {problem}. Write it as pkcs11:token=<label>"
+                         "[;module-path=/path/to/module.so][;key-prefix=<prefix>].", code="config")
+
+
+def parse_uri(uri: str) -> dict[str, str]:
+    """The attributes of a `pkcs11:` URI, percent-decoded. Path attributes are split by `;`; query attributes
+    (after `?`, split by `&`, where RFC 7512 puts module-path) are accepted too."""
+    scheme, _, rest = uri.partition(":")
+    if scheme.lower() != "pkcs11":
+        raise _uri_error(uri, "is not a pkcs11: URI")
+    path, _, query = rest.partition("?")
+    attributes: dict[str, str] = {}
+    for item in [*path.split(";"), *query.split("&")]:
+        if not item:
+            continue
+        name, sep, value = item.partition("=")
+        if name in ("pin-value", "pin-source"):
+            raise InternalError(f"The key-encryption key URI must not carry the PIN ({name}); remove it and set "
+                                f"{PIN_ENV} (environment or env file) instead.", code="config")
+        if not sep or name not in URI_ATTRIBUTES:
+            raise _uri_error(uri, f"has an attribute {name!r} this provider does not know "
+                                  f"(known: {', '.join(URI_ATTRIBUTES)})")
+        if name in attributes:
+            raise _uri_error(uri, f"names {name!r} twice")
+        attributes[name] = unquote(value)
+    if not attributes.get("token"):
+        raise _uri_error(uri, "names no token")
+    return attributes
+
+
+def from_uri(uri: str, settings: Settings, create: bool) -> Pkcs11KeyProvider:
+    """Open the KEKs in the token a `pkcs11:` URI names; the module defaults to `settings.pkcs11_module`."""
+    attributes = parse_uri(uri)
+    if not settings.pkcs11_pin:
+        raise InternalError(f"Set {PIN_ENV} (environment or env file) for the HSM token "
+                            f"{attributes['token']!r}; the PIN never goes in the key URI.", code="config")
+    return Pkcs11KeyProvider(attributes.get("module-path") or settings.pkcs11_module, attributes["token"],
+                             settings.pkcs11_pin, key_label_prefix=attributes.get("key-prefix", DEFAULT_KEY_PREFIX),
+                             create=create)

@@ -1,6 +1,9 @@
-"""The data-key vault: one AES-256 data key per subject, wrapped by the KEK, stored apart from the
-main database. Destroying a subject's entry here is crypto-shredding: every copy of its templates,
-backups of the main database included, becomes undecryptable.
+"""The data-key store: one AES-256 data key per subject (or police request, or liveness session), wrapped by
+the KEK, stored apart from the main database. Destroying an entry here is crypto-shredding: every copy of what
+it sealed, backups of the main database included, becomes undecryptable.
+
+This hands out raw data keys; only `KeyRing` (keyring.py) should call it. The table, key ids and associated
+data are those of the former `crypto/vault.py`, so existing key databases still open.
 """
 
 from __future__ import annotations
@@ -32,10 +35,10 @@ from facewarden.store.db import make_sqlite_engine
 
 DATA_KEY_BYTES = 32
 
-vault_metadata = MetaData()
+datakey_metadata = MetaData()
 data_keys = Table(
     "data_keys",
-    vault_metadata,
+    datakey_metadata,
     Column("key_id", String(200), primary_key=True),
     Column("kek_provider", String(32), nullable=False),
     Column("kek_version", Integer, nullable=False, index=True),
@@ -49,17 +52,17 @@ def _aad(key_id: str) -> bytes:
     return b"facewarden-data-key-v1|" + key_id.encode()
 
 
-def make_vault_engine(url: str) -> Engine:
+def make_datakey_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
         # Overwrite deleted key material on disk; no WAL, so no stale copy lingers in a side file.
         engine = make_sqlite_engine(url, ["secure_delete=ON", "journal_mode=DELETE", "busy_timeout=5000"])
     else:
         engine = create_engine(url, pool_pre_ping=True)
-    vault_metadata.create_all(engine)
+    datakey_metadata.create_all(engine)
     return engine
 
 
-class DataKeyVault:
+class DataKeyStore:
     def __init__(self, engine: Engine, kek: KeyEncryptionKeyProvider) -> None:
         self.engine = engine
         self.kek = kek
