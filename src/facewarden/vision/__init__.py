@@ -1,5 +1,24 @@
-"""Face detection, quality checks, alignment and embedding."""
+"""Face detection, quality checks, alignment and embedding, behind the `Embedder` protocol.
 
-from facewarden.vision.engine import DetectedFace, FaceEngine, FaceQualityError, ModelInfo
+`FaceEngine` (dlib) is imported on first use only, so the protocol, the distance functions and the gallery that
+shares them load without the model library.
+"""
 
-__all__ = ["DetectedFace", "FaceEngine", "FaceQualityError", "ModelInfo"]
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from facewarden.vision.embedder import DetectedFace, Embedder, FaceQualityError, ModelInfo
+
+if TYPE_CHECKING:
+    from facewarden.vision.engine import FaceEngine
+
+__all__ = ["DetectedFace", "Embedder", "FaceEngine", "FaceQualityError", "ModelInfo"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "FaceEngine":
+        from facewarden.vision.engine import FaceEngine
+
+        return FaceEngine
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

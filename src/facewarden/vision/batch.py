@@ -11,7 +11,8 @@ from pathlib import Path
 from facewarden.config import Settings
 from facewarden.errors import FaceWardenError
 from facewarden.imaging import ImageLimits, decode_image
-from facewarden.vision.engine import DetectedFace, FaceEngine
+from facewarden.vision.embedder import DetectedFace
+from facewarden.vision.engine import FaceEngine
 
 
 @dataclass(frozen=True)

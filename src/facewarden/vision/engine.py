@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from dataclasses import dataclass
 from functools import cache
 
 import dlib
@@ -16,35 +15,12 @@ import face_recognition_models as frm
 import numpy as np
 from PIL import Image
 
-from facewarden.errors import InvalidInput
+from facewarden.vision.distance import distance
+from facewarden.vision.embedder import DetectedFace, FaceQualityError, ModelInfo
 
 EMBEDDING_DIM = 128
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
-
-
-class FaceQualityError(InvalidInput):
-    status = 422
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """Identity of the embedding model, stored with every template."""
-
-    model_id: str
-    version: str  # dlib version + digest of the weights file
-
-    @property
-    def label(self) -> str:
-        return f"{self.model_id}@{self.version}"
-
-
-@dataclass(frozen=True)
-class DetectedFace:
-    box: tuple[int, int, int, int]  # left, top, right, bottom in original pixels
-    embedding: np.ndarray  # float32, shape (128,)
-    sharpness: float
-    detector_score: float
 
 
 @cache
@@ -68,7 +44,10 @@ def _laplacian_variance(gray: np.ndarray) -> float:
 
 
 class FaceEngine:
-    """Loads the dlib models once. dlib objects are not shared across threads: one lock guards them."""
+    """The dlib `Embedder`: loads the models once. dlib objects are not shared across threads: one lock guards them."""
+
+    dimension = EMBEDDING_DIM
+    metric = "euclidean"  # dlib's ResNet was trained for L2 distance
 
     def __init__(self, *, detector: str = "hog", detect_max_side: int = 640, min_face_px: int = 40,
                  min_sharpness: float = 25.0) -> None:
@@ -84,6 +63,9 @@ class FaceEngine:
         self._encoder = dlib.face_recognition_model_v1(frm.face_recognition_model_location())
         self._lock = threading.Lock()
         self.model = model_info()
+
+    def distance(self, a: np.ndarray, b: np.ndarray) -> float:
+        return distance(self.metric, a, b)
 
     # -- detection -------------------------------------------------------------------------
     def detect(self, rgb: np.ndarray) -> list[tuple[dlib.rectangle, float]]:
