@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from _common import CpuMeter, add_faces_arg, emit, log, machine, percentile, require_faces
-from facewarden.evaluation.attacks import ATTACK_TYPES, SEGMENTS, AttackSet, Presentation
+from facewarden.evaluation.attack_segments import SEGMENTS
+from facewarden.evaluation.attacks import ATTACK_TYPES, AttackSet, Presentation
 from facewarden.liveness.decision import LivenessChecker, LivenessDecision, LivenessPolicy
 from facewarden.liveness.landmarks import LandmarkDetector
 from facewarden.liveness.pad import PadScorer

@@ -5,16 +5,10 @@ trusted alone:
 
 * challenge (`challenge_not_performed`): the random actions, in order and in time. Stops a recording made
   before the challenge was known, and a photo that cannot blink.
-* surface (`planar_motion`, `no_depth_evidence`): a photo or screen is one plane, a head is not. Pairs of frames
-  whose head pose differs by >= 8 degrees are aligned with the best homography (LK tracks for the start, then
-  ECC on the face at ~48 px per eye width) and the misalignment left inside the face is read (1 - ZNCC).
-  A plane aligns almost perfectly; a turning head cannot be aligned by one homography (nose against cheeks).
-  Measured on the attack set: flat photos and prints <= 0.009, screens (glare and moire do not move with the
-  screen) <= 0.041, genuine clips >= 0.031; planar below 0.02. This replaces `depth.planarity`'s decision:
-  its LK-track residual put adaptively tilted photos at up to 0.05 and two genuine clips at 0.014-0.019, both
-  sides of its 0.02 threshold. That residual is still computed on the same pairs and kept in `scores`.
-  Required when the challenge asked for a head action (every challenge of 2+ actions from `new_challenge`
-  does), because that action guarantees the motion the check needs; a blink-only session may lack it.
+* surface (`planar_motion`, `no_depth_evidence`): a photo or screen is one plane, a head is not
+  (`surface.surface_misalignment`). Required when the challenge asked for a head action (every challenge of 2+
+  actions from `new_challenge` does), because that action guarantees the motion the check needs; a blink-only
+  session may lack it.
 * passive PAD (`presentation_attack`): the MiniFASNet models on a few frames. One dim genuine clip (d18)
   scores 0.32-0.36, so a fixed 0.5 cut-off refuses real people: PAD alone refuses only what is clearly an
   attack, and a middling score refuses together with another weak signal (see `LivenessPolicy`).
@@ -22,7 +16,8 @@ trusted alone:
   frontal frames spread over it are embedded (4 in all); all must be one person, and that person the enrolled
   one.
 * media (`bad_timing`, `too_few_frames`, `still_frames`, `replayed_recording`): camera-like timestamps, real
-  change over the session, and no frame-by-frame match with an earlier accepted session's fingerprint.
+  change over the session, and no frame-by-frame match with an earlier accepted session's fingerprint
+  (`media.reuse_match`).
 * `no_face`: too many frames without a face to judge anything.
 
 `scores` keeps every check's numbers (JSON-serialisable) for the server-side audit record; they must not be
@@ -39,19 +34,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import cv2
 import dlib
 import numpy as np
 
 from facewarden.imaging.video import Frame
 from facewarden.liveness.challenge import Action, Challenge, ChallengeRules, evaluate_challenge
-from facewarden.liveness.depth import homography_residual, track_chain
-from facewarden.liveness.landmarks import FaceLandmarks, LandmarkDetector
+from facewarden.liveness.landmarks import LandmarkDetector
 from facewarden.liveness.measures import FrameMeasures, measure_frames
-from facewarden.liveness.media import check_stillness, check_timing, fingerprint
+from facewarden.liveness.media import (
+    Fingerprint,
+    check_stillness,
+    check_timing,
+    decode_fingerprint,
+    encode_fingerprint,
+    fingerprint,
+    hash_bits,
+    reuse_match,
+)
 from facewarden.liveness.pad import PadScorer
+from facewarden.liveness.surface import SurfaceResult, surface_misalignment
 from facewarden.vision.engine import FaceEngine
 
+# The fingerprint and surface names are re-exported: callers imported them from here before they moved.
 __all__ = ["REASONS", "Fingerprint", "LivenessChecker", "LivenessDecision", "LivenessPolicy", "SurfaceResult",
            "decode_fingerprint", "encode_fingerprint", "reuse_match", "surface_misalignment"]
 
@@ -60,25 +64,7 @@ REASONS = ("too_few_frames", "bad_timing", "no_face", "challenge_not_performed",
            "no_depth_evidence", "presentation_attack", "face_changed", "not_enrolled_face", "still_frames",
            "replayed_recording")
 
-Fingerprint = str  # hex of media.fingerprint's n x 32-byte frame hashes (64 hex digits a frame): JSON/text safe
-
 _HEAD_ACTIONS = frozenset({Action.TURN_LEFT, Action.TURN_RIGHT, Action.LOOK_UP})
-_HASH_BYTES = 32
-
-
-def encode_fingerprint(hashes: np.ndarray) -> Fingerprint:
-    """`media.fingerprint`'s n x 32 uint8 array as a hex string (storable as JSON or text)."""
-    return np.ascontiguousarray(hashes, dtype=np.uint8).tobytes().hex()
-
-
-def decode_fingerprint(fp: Fingerprint | bytes | np.ndarray) -> np.ndarray:
-    """The n x 32 uint8 array back from its hex (or raw bytes) form; arrays pass through."""
-    if isinstance(fp, np.ndarray):
-        return fp.astype(np.uint8, copy=False).reshape(-1, _HASH_BYTES)
-    raw = bytes.fromhex(fp) if isinstance(fp, str) else bytes(fp)
-    if len(raw) % _HASH_BYTES:
-        raise ValueError("a fingerprint is a whole number of 32-byte frame hashes")
-    return np.frombuffer(raw, dtype=np.uint8).reshape(-1, _HASH_BYTES)
 
 
 @dataclass(frozen=True)
@@ -144,183 +130,6 @@ class LivenessDecision:
     cpu_seconds: float = 0.0  # process CPU time of `assess`
 
 
-# -- the surface (planarity) measure ---------------------------------------------------------------------------
-_EYE_PX = 48.0  # working scale: pixels per eye width
-_CROP_EYES = 2.6  # crop side in eye widths (the face ellipse is 1.5 x 1.7)
-_ECC_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 60, 1e-5)
-
-
-@dataclass(frozen=True)
-class SurfaceResult:
-    planar: bool | None  # None: too little pose change or no usable pair
-    misalignment: float  # median over pairs of 1 - ZNCC after the best homography (nan when inconclusive)
-    pairs: tuple[dict[str, Any], ...]
-    reason: str
-
-
-def _centre(lm: FaceLandmarks) -> np.ndarray:
-    return (lm.left_eye[0] + lm.right_eye[0] + lm.nose).astype(np.float64) / 3.0
-
-
-def _zncc_residual(a: np.ndarray, b: np.ndarray) -> float:
-    a = a - a.mean()
-    b = b - b.mean()
-    den = float(np.sqrt((a * a).sum() * (b * b).sum()))
-    return 1.0 - float((a * b).sum()) / den if den > 0 else 1.0
-
-
-def _pair_misalignment(g_ref: np.ndarray, g_other: np.ndarray, lm_ref: FaceLandmarks, lm_other: FaceLandmarks,
-                       src: np.ndarray, dst: np.ndarray) -> dict[str, Any] | None:
-    """Align `g_other` onto `g_ref` with one homography and return what stays misaligned inside the face."""
-    hom = None
-    track_p90 = None
-    if len(src) >= 12:
-        hom, _ = cv2.findHomography(src.astype(np.float64), dst.astype(np.float64), cv2.LMEDS)
-        r = homography_residual(src, dst, lm_other.eye_distance, hom) if hom is not None else None
-        track_p90 = r[1] if r else None
-    if hom is None:
-        affine, _ = cv2.estimateAffinePartial2D(lm_ref.five_points(), lm_other.five_points(), method=cv2.LMEDS)
-        if affine is None:
-            return None
-        hom = np.vstack([affine, [0.0, 0.0, 1.0]])
-    # both frames at the same working scale, cropped to the same size around the face (ECC needs equal sizes)
-    f = min(1.0, _EYE_PX / max(lm_ref.eye_distance, 1.0))
-    side = round(_CROP_EYES * lm_ref.eye_distance * f) | 1
-    c_ref = _centre(lm_ref)
-    c_other = cv2.perspectiveTransform(c_ref.reshape(1, 1, 2), hom).reshape(2)
-
-    def prep(gray: np.ndarray, centre: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        g = cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1.0 else gray
-        g = cv2.GaussianBlur(g.astype(np.float32), (0, 0), 1.0)  # noise, JPEG and halftone are not relief
-        c = np.round(centre * f)
-        return cv2.getRectSubPix(g, (side, side), (float(c[0]), float(c[1]))), c - side // 2
-
-    t_ref, o_ref = prep(g_ref, c_ref)
-    t_other, o_other = prep(g_other, c_other)
-    scale = np.diag([f, f, 1.0])
-    shift_ref = np.array([[1.0, 0, -o_ref[0]], [0, 1.0, -o_ref[1]], [0, 0, 1.0]])
-    shift_other = np.array([[1.0, 0, -o_other[0]], [0, 1.0, -o_other[1]], [0, 0, 1.0]])
-    warp = shift_other @ scale @ hom @ np.linalg.inv(scale) @ np.linalg.inv(shift_ref)
-    warp = (warp / warp[2, 2]).astype(np.float32)
-    mask = np.zeros((side, side), np.uint8)
-    (lo, _), (ro, _) = lm_ref.left_eye, lm_ref.right_eye
-    angle = math.degrees(math.atan2(float(ro[1] - lo[1]), float(ro[0] - lo[0])))
-    eye = lm_ref.eye_distance * f
-    cv2.ellipse(mask, (side // 2, side // 2), (round(0.75 * eye), round(0.85 * eye)), angle, 0, 360, 255, -1)
-    inside = mask > 0
-
-    def residual(h: np.ndarray) -> float:
-        back = cv2.warpPerspective(t_other, h, (side, side), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
-        return _zncc_residual(t_ref[inside], back[inside])
-
-    start = residual(warp)
-    try:
-        _, refined = cv2.findTransformECC(t_ref, t_other, warp.copy(), cv2.MOTION_HOMOGRAPHY, _ECC_CRITERIA, mask, 1)
-        best = min(start, residual(refined))
-    except cv2.error:  # ECC did not converge: the tracked homography is the best plane there is
-        best = start
-    return {"misalignment": best, "track_residual_p90": track_p90, "tracks": len(src)}
-
-
-def surface_misalignment(frames: Sequence[Frame], measures: Sequence[FrameMeasures], *, n_pairs: int = 3,
-                         min_pose_change: float = 8.0, planar_below: float = 0.02) -> SurfaceResult:
-    """Is the face one plane? The reference is the frame nearest the session's median pose; the others are the
-    frames whose (yaw, pitch) differ most from it (at least `min_pose_change`, >= 3 frames apart)."""
-    present = [i for i, m in enumerate(measures)
-               if m.landmarks is not None and math.isfinite(m.yaw) and math.isfinite(m.pitch)]
-    if len(present) < 2:
-        return SurfaceResult(None, math.nan, (), "too_few_faces")
-    pose = np.array([[measures[i].yaw, measures[i].pitch] for i in present])
-    ref = present[int(np.argmin(np.linalg.norm(pose - np.median(pose, axis=0), axis=1)))]
-    p_ref = np.array([measures[ref].yaw, measures[ref].pitch])
-    change = {j: float(np.linalg.norm(np.array([measures[j].yaw, measures[j].pitch]) - p_ref)) for j in present}
-    targets: list[int] = []
-    for j in sorted((j for j in present if change[j] >= min_pose_change), key=lambda j: -change[j]):
-        if all(abs(j - k) >= 3 for k in targets):
-            targets.append(j)
-        if len(targets) == n_pairs:
-            break
-    if not targets:
-        return SurfaceResult(None, math.nan, (), "too_little_motion")
-    lm_ref = measures[ref].landmarks
-    assert lm_ref is not None
-    grays = {k: cv2.cvtColor(frames[k].rgb, cv2.COLOR_RGB2GRAY)
-             for k in range(min([ref, *targets]), max([ref, *targets]) + 1)}
-    # the reference frame's corners followed forwards and backwards (small steps keep them on the face)
-    tracks: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    for direction in (1, -1):
-        end = max(targets) if direction == 1 else min(targets)
-        idx = list(range(ref, end + direction, direction))
-        if len(idx) < 2:
-            continue
-        p0, positions, alive = track_chain([grays[k] for k in idx], lm_ref)
-        for k, pos, ok in zip(idx, positions, alive, strict=True):
-            tracks[k] = (p0[ok], pos[ok])
-    pairs = []
-    for j in targets:
-        lm_j = measures[j].landmarks
-        assert lm_j is not None
-        p_src, p_dst = tracks.get(j, (np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32)))
-        src = np.concatenate([lm_ref.five_points(), p_src])
-        dst = np.concatenate([lm_j.five_points(), p_dst])
-        r = _pair_misalignment(grays[ref], grays[j], lm_ref, lm_j, src, dst)
-        if r is not None:
-            pairs.append({"frames": [ref, j], "pose_change_deg": round(change[j], 2),
-                          "misalignment": round(r["misalignment"], 5),
-                          "track_residual_p90": None if r["track_residual_p90"] is None
-                          else round(r["track_residual_p90"], 5), "tracks": r["tracks"]})
-    if not pairs:
-        return SurfaceResult(None, math.nan, (), "no_alignment")
-    value = float(np.median([p["misalignment"] for p in pairs]))
-    return SurfaceResult(value < planar_below, value, tuple(pairs), "measured")
-
-
-# -- reuse of an earlier session -----------------------------------------------------------------------------
-def _bits(hashes: np.ndarray) -> np.ndarray:
-    return np.unpackbits(np.asarray(hashes, np.uint8), axis=1).astype(np.float32)
-
-
-def _hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """All-pairs fraction of differing bits between two stacks of unpacked hashes."""
-    return (a @ (1.0 - b).T + (1.0 - a) @ b.T) / a.shape[1]
-
-
-def reuse_match(new: np.ndarray, old: np.ndarray, *, slack: int = 1) -> tuple[float, float]:
-    """(distance, correlation) at the time offset where `new` follows `old` best.
-
-    distance: mean over the overlapping frames of the Hamming distance (0-1) to the old frame at that offset,
-    allowing `slack` frames either way (a replay sampled at another phase falls between two old frames).
-    correlation: of the two sessions' own frame-to-frame distance matrices over the overlap. The same recording
-    repeats which of its frames look alike (the motion); a person holding still in another session looks
-    alike frame by frame without repeating that structure. The overlap must cover half the shorter session."""
-    if not len(new) or not len(old):
-        return 1.0, 0.0
-    a, b = _bits(new), _bits(old)
-    exact = _hamming(a, b)
-    n, m = exact.shape
-    loose = exact
-    if slack:  # each new frame may match its old counterpart or a neighbour within `slack` frames
-        padded = np.pad(exact, ((0, 0), (slack, slack)), constant_values=np.inf)
-        loose = np.min([padded[:, k:k + m] for k in range(2 * slack + 1)], axis=0)
-    overlap = max(min(10, n, m), min(n, m) // 2)
-    best: tuple[float, float, int] | None = None
-    for offset in range(-(m - overlap), n - overlap + 1):  # new frame i pairs with old frame i - offset
-        d = np.diagonal(loose, offset=-offset)
-        if len(d) >= overlap:
-            # with slack, neighbouring offsets tie; the one that also matches best without slack is the alignment
-            key = (round(float(d.mean()), 6), float(np.diagonal(exact, offset=-offset).mean()), offset)
-            best = key if best is None or key < best else best
-    if best is None:
-        return 1.0, 0.0
-    best_d, _, best_offset = best
-    lo, hi = max(0, best_offset), min(n, m + best_offset)
-    iu = np.triu_indices(hi - lo, 1)
-    sa = _hamming(a[lo:hi], a[lo:hi])[iu]
-    sb = _hamming(b[lo - best_offset:hi - best_offset], b[lo - best_offset:hi - best_offset])[iu]
-    corr = float(np.corrcoef(sa, sb)[0, 1]) if len(sa) > 1 and sa.std() > 0 and sb.std() > 0 else 0.0
-    return best_d, corr
-
-
 # -- helpers --------------------------------------------------------------------------------------------------
 def _spread(candidates: Sequence[int], k: int, badness: Sequence[float] | None = None) -> list[int]:
     """k of the candidates, one per equal stretch of the list; within a stretch the one with the least
@@ -372,7 +181,7 @@ class LivenessChecker:
         if any(i != "too_few_frames" for i in timing.issues):
             failed.add("bad_timing")
         if not frames:
-            return self._finish(failed | {"no_face"}, scores, np.zeros((0, _HASH_BYTES), np.uint8), [], wall0, cpu0)
+            return self._finish(failed | {"no_face"}, scores, fingerprint(frames), [], wall0, cpu0)
 
         measures = measure_frames(frames, self.detector)
         with_face = [i for i, m in enumerate(measures) if m.face]
@@ -484,7 +293,7 @@ class LivenessChecker:
             # The biggest change of the face between consecutive face frames is where a swap would be: embed
             # both sides of it (a short swap between evenly spread frames is not missed), and frontal frames
             # spread over the rest of the clip.
-            bits = _bits(face_hashes)
+            bits = hash_bits(face_hashes)
             steps = np.abs(bits[1:] - bits[:-1]).mean(axis=1)
             k = int(np.argmax(steps))
             jump = {"between": [with_face[k], with_face[k + 1]], "hash_distance": _num(float(steps[k]))}

@@ -20,7 +20,7 @@ other flat props, not replays (those are for the passive model, the random chall
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -113,6 +113,21 @@ def track_chain(grays: Sequence[np.ndarray], lm_ref: FaceLandmarks, max_corners:
     return p0, positions, alive
 
 
+def track_both_ways(grays: Mapping[int, np.ndarray], ref: int, lo: int, hi: int, lm_ref: FaceLandmarks
+                    ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """The reference frame's corners followed forwards to `hi` and backwards to `lo` (grays keyed by frame
+    index over lo..hi). Per frame: the start points and their positions there, for the tracks still alive."""
+    tracks: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for direction, end in ((1, hi), (-1, lo)):
+        idx = list(range(ref, end + direction, direction))
+        if len(idx) < 2:
+            continue
+        p0, positions, alive = track_chain([grays[k] for k in idx], lm_ref)
+        for k, pos, ok in zip(idx, positions, alive, strict=True):
+            tracks[k] = (p0[ok], pos[ok])
+    return tracks
+
+
 def homography_residual(src: np.ndarray, dst: np.ndarray, scale: float,
                         h: np.ndarray | None = None) -> tuple[float, float] | None:
     """Median and 90th-percentile residual of a robust (LMedS) homography src->dst, divided by `scale`.
@@ -149,16 +164,7 @@ def planarity(frames: Sequence[Frame], landmarks: Sequence[FaceLandmarks | None]
         return DepthResult(None, float("nan"), (), "too_little_motion")
     lo, hi = min([ref, *targets]), max([ref, *targets])
     grays = {k: _gray(frames[k]) for k in range(lo, hi + 1)}
-    # follow the reference frame's corners forwards and backwards through the clip
-    tracks: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    for direction in (1, -1):
-        end = hi if direction == 1 else lo
-        idx = list(range(ref, end + direction, direction))
-        if len(idx) < 2:
-            continue
-        p0, positions, alive = track_chain([grays[k] for k in idx], lm_ref)
-        for k, pos, ok in zip(idx, positions, alive, strict=True):
-            tracks[k] = (p0[ok], pos[ok])
+    tracks = track_both_ways(grays, ref, lo, hi, lm_ref)
     pairs: list[PairParallax] = []
     for j in targets:
         lm_j = landmarks[j]

@@ -6,7 +6,7 @@ A session whose hash sequence follows an earlier session's, frame after frame (r
 recording), is flagged. A new recording that performs a different random challenge moves differently and
 does not follow the old sequence. Its limit: two sessions of a person who holds perfectly still in the same
 place look alike. `is_reused`'s plain 0.03 threshold missed 9 of 39 re-captured replays (0.033-0.094) in the
-attack set; the decision uses `decision.reuse_match`, which also compares the motion of the two sessions.
+attack set; the decision uses `reuse_match`, which also compares the motion of the two sessions.
 """
 
 from __future__ import annotations
@@ -89,6 +89,9 @@ def check_stillness(frames: Sequence[Frame], *, duplicate_below: float = 0.1, ma
 
 
 _HASH_SIDE = 16
+HASH_BYTES = _HASH_SIDE * _HASH_SIDE // 8  # one frame's packed hash
+
+Fingerprint = str  # hex of `fingerprint`'s n x 32-byte frame hashes (64 hex digits a frame): JSON/text safe
 
 
 def frame_hash(rgb: np.ndarray, lm: FaceLandmarks | None = None) -> np.ndarray:
@@ -111,9 +114,24 @@ def frame_hash(rgb: np.ndarray, lm: FaceLandmarks | None = None) -> np.ndarray:
 def fingerprint(frames: Sequence[Frame], landmarks: Sequence[FaceLandmarks | None] | None = None) -> np.ndarray:
     """The session's fingerprint, one hash per frame (n x 32 uint8). Store it to compare later sessions."""
     if not frames:
-        return np.zeros((0, _HASH_SIDE * _HASH_SIDE // 8), np.uint8)
+        return np.zeros((0, HASH_BYTES), np.uint8)
     lms = landmarks if landmarks is not None else [None] * len(frames)
     return np.stack([frame_hash(f.rgb, lm) for f, lm in zip(frames, lms, strict=True)])
+
+
+def encode_fingerprint(hashes: np.ndarray) -> Fingerprint:
+    """`fingerprint`'s n x 32 uint8 array as a hex string (storable as JSON or text)."""
+    return np.ascontiguousarray(hashes, dtype=np.uint8).tobytes().hex()
+
+
+def decode_fingerprint(fp: Fingerprint | bytes | np.ndarray) -> np.ndarray:
+    """The n x 32 uint8 array back from its hex (or raw bytes) form; arrays pass through."""
+    if isinstance(fp, np.ndarray):
+        return fp.astype(np.uint8, copy=False).reshape(-1, HASH_BYTES)
+    raw = bytes.fromhex(fp) if isinstance(fp, str) else bytes(fp)
+    if len(raw) % HASH_BYTES:
+        raise ValueError("a fingerprint is a whole number of 32-byte frame hashes")
+    return np.frombuffer(raw, dtype=np.uint8).reshape(-1, HASH_BYTES)
 
 
 def reuse_distance(new: np.ndarray, old: np.ndarray, *, min_overlap: int = 10) -> float:
@@ -140,3 +158,49 @@ def is_reused(new: np.ndarray, earlier: Sequence[np.ndarray], *, threshold: floa
     q70) lies at 0.01 from its original; another moment of the same recording of the same person at 0.055;
     another person at 0.44. Heavier re-capture (a screen filmed by a camera) can exceed 0.03: PAD covers that."""
     return any(reuse_distance(new, old) <= threshold for old in earlier)
+
+
+def hash_bits(hashes: np.ndarray) -> np.ndarray:
+    """Packed frame hashes unpacked to one 0/1 float per bit (n x 256)."""
+    return np.unpackbits(np.asarray(hashes, np.uint8), axis=1).astype(np.float32)
+
+
+def _hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """All-pairs fraction of differing bits between two stacks of unpacked hashes."""
+    return (a @ (1.0 - b).T + (1.0 - a) @ b.T) / a.shape[1]
+
+
+def reuse_match(new: np.ndarray, old: np.ndarray, *, slack: int = 1) -> tuple[float, float]:
+    """(distance, correlation) at the time offset where `new` follows `old` best.
+
+    distance: mean over the overlapping frames of the Hamming distance (0-1) to the old frame at that offset,
+    allowing `slack` frames either way (a replay sampled at another phase falls between two old frames).
+    correlation: of the two sessions' own frame-to-frame distance matrices over the overlap. The same recording
+    repeats which of its frames look alike (the motion); a person holding still in another session looks
+    alike frame by frame without repeating that structure. The overlap must cover half the shorter session."""
+    if not len(new) or not len(old):
+        return 1.0, 0.0
+    a, b = hash_bits(new), hash_bits(old)
+    exact = _hamming(a, b)
+    n, m = exact.shape
+    loose = exact
+    if slack:  # each new frame may match its old counterpart or a neighbour within `slack` frames
+        padded = np.pad(exact, ((0, 0), (slack, slack)), constant_values=np.inf)
+        loose = np.min([padded[:, k:k + m] for k in range(2 * slack + 1)], axis=0)
+    overlap = max(min(10, n, m), min(n, m) // 2)
+    best: tuple[float, float, int] | None = None
+    for offset in range(-(m - overlap), n - overlap + 1):  # new frame i pairs with old frame i - offset
+        d = np.diagonal(loose, offset=-offset)
+        if len(d) >= overlap:
+            # with slack, neighbouring offsets tie; the one that also matches best without slack is the alignment
+            key = (round(float(d.mean()), 6), float(np.diagonal(exact, offset=-offset).mean()), offset)
+            best = key if best is None or key < best else best
+    if best is None:
+        return 1.0, 0.0
+    best_d, _, best_offset = best
+    lo, hi = max(0, best_offset), min(n, m + best_offset)
+    iu = np.triu_indices(hi - lo, 1)
+    sa = _hamming(a[lo:hi], a[lo:hi])[iu]
+    sb = _hamming(b[lo - best_offset:hi - best_offset], b[lo - best_offset:hi - best_offset])[iu]
+    corr = float(np.corrcoef(sa, sb)[0, 1]) if len(sa) > 1 and sa.std() > 0 and sb.std() > 0 else 0.0
+    return best_d, corr
