@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     # taken before an erasure cannot be decrypted once the subject's key is gone.
     vault_url: str | None = None
 
+    # The key-encryption key's provider, by URI (file:///path/kek.json, pkcs11:token=<label>; see
+    # crypto/providers.py). None: derived from the older `key_provider` name (local or pkcs11).
+    kek_uri: str | None = None
     key_provider: Literal["local", "pkcs11"] = "local"
     key_file: Path | None = None
     pkcs11_module: str = "/usr/lib/softhsm/libsofthsm2.so"
@@ -39,6 +42,7 @@ class Settings(BaseSettings):
     min_face_px: int = 40  # smallest face box side accepted, in original pixels
     min_sharpness: float = 25.0  # variance of the Laplacian on the aligned 150x150 chip
     match_threshold: float = 0.5  # Euclidean distance; calibrate with `facewarden eval pairs`
+    gallery: str = "memory"  # the 1:N search implementation, by name (gallery/__init__.py registers them)
     workers: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1))
 
     # Untrusted input limits

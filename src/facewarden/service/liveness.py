@@ -1,7 +1,7 @@
 """Liveness use cases: single-use challenge sessions bound to a subject and a device, the fused check of the
 clip the client captured, and the passed session a verification consumes when its purpose demands one.
 
-A mixin of `FaceService`. Clients learn pass or fail only; every check's score stays in the session row.
+Clients learn pass or fail only; every check's score stays in the session row.
 """
 
 from __future__ import annotations
@@ -17,20 +17,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
-from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
 
 from facewarden.audit import AuditEvent
-from facewarden.crypto.envelope import seal
-from facewarden.errors import Conflict, FaceWardenError, Forbidden, InvalidInput, NotFound
-from facewarden.governance import policy
+from facewarden.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound, RateLimited, Unavailable
+from facewarden.governance import policy, roles
+from facewarden.governance.actors import Actor
 from facewarden.imaging.video import VideoLimits, decode_frames, decode_video
-from facewarden.service import roles
-from facewarden.service.common import Actor, _aware
-from facewarden.store import LivenessFrame, LivenessSession, Purpose, Subject
+from facewarden.service.common import aware, describe
+from facewarden.service.context import ServiceContext
+from facewarden.service.subjects import current_model_templates, subject_of
+from facewarden.store import LivenessFrame, LivenessSession, Purpose, Subject, repositories
 
 if TYPE_CHECKING:
     from facewarden.liveness.decision import LivenessChecker
-    from facewarden.service.core import FaceService
 
 log = logging.getLogger("facewarden.liveness")
 
@@ -40,53 +40,52 @@ INSTRUCTIONS = {"turn_left": "Turn your head to your left", "turn_right": "Turn 
                 "blink": "Blink", "look_up": "Look up"}
 
 
-class LivenessUnavailable(FaceWardenError):
-    status = 503
+class LivenessUnavailable(Unavailable):
     code = "liveness_unavailable"
 
 
-class LivenessUseCases:
-    _liveness_lock = threading.Lock()
+class Liveness:
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+        self._lock = threading.Lock()
+        self._checker: LivenessChecker | None = None
 
-    def _liveness(self: FaceService) -> LivenessChecker:
+    def checker(self) -> LivenessChecker:
         """The checker, loaded on first use (its PAD models come from a configured folder)."""
-        with self._liveness_lock:
-            checker = getattr(self, "_liveness_checker", None)
-            if checker is None:
-                if self.settings.pad_model_dir is None:
+        settings = self.ctx.settings
+        with self._lock:
+            if self._checker is None:
+                if settings.pad_model_dir is None:
                     raise LivenessUnavailable("Liveness checks need the presentation-attack models: set "
                                               "FACEWARDEN_PAD_MODEL_DIR to the folder that holds them.")
                 from facewarden.liveness.decision import LivenessChecker
                 from facewarden.liveness.landmarks import LandmarkDetector
                 from facewarden.liveness.pad import PadScorer
 
-                checker = LivenessChecker(self.engine, PadScorer(self.settings.pad_model_dir),
-                                          LandmarkDetector(self.settings.liveness_landmarks),
-                                          match_threshold=self.settings.match_threshold)
-                self._liveness_checker = checker
-            return checker
+                self._checker = LivenessChecker(self.ctx.embedder, PadScorer(settings.pad_model_dir),  # type: ignore[arg-type]
+                                                LandmarkDetector(settings.liveness_landmarks),
+                                                match_threshold=settings.match_threshold)
+            return self._checker
 
-    def _video_limits(self: FaceService) -> VideoLimits:
-        return VideoLimits(max_bytes=self.settings.liveness_max_video_bytes,
-                           max_duration_s=self.settings.liveness_max_seconds)
+    def _video_limits(self) -> VideoLimits:
+        return VideoLimits(max_bytes=self.ctx.settings.liveness_max_video_bytes,
+                           max_duration_s=self.ctx.settings.liveness_max_seconds)
 
     # -- sessions ------------------------------------------------------------------------------
-    def start_liveness(self: FaceService, actor: Actor, external_id: str, *, purpose: str) -> dict[str, Any]:
+    def start(self, actor: Actor, external_id: str, *, purpose: str) -> dict[str, Any]:
         """Issue a random 2-3 action challenge with a nonce, for this subject on this device, for minutes."""
-        with self._audited(actor, "liveness_start", roles.OPERATOR, roles.VERIFIER, purpose=purpose) as event, \
-                self.db.session() as s:
+        ctx = self.ctx
+        with ctx.audited(actor, "liveness_start", roles.OPERATOR, roles.VERIFIER, purpose=purpose) as event, \
+                ctx.db.session() as s:
             actor.check_purpose(purpose)
-            subject = self._subject(s, actor, external_id)
-            self._describe(event, subject)
+            subject = subject_of(s, actor, external_id)
+            describe(event, subject)
             policy.check_match_purpose(subject.purpose, purpose)
-            now = self.clock()
-            failures = s.scalar(select(func.count()).select_from(LivenessSession).where(
-                LivenessSession.subject_id == subject.id, LivenessSession.device == actor.principal,
-                LivenessSession.status == "failed", LivenessSession.created_at >= now - timedelta(hours=1)))
-            if (failures or 0) >= self.settings.liveness_max_failures_per_hour:
-                raise FaceWardenError(f"{failures} liveness checks of this subject failed on this device in the last "
-                                      "hour; try again later or verify another way.", code="liveness_rate_limited",
-                                      status=429)
+            now = ctx.clock()
+            failures = repositories.failed_liveness_sessions(s, subject.id, actor.principal, now - timedelta(hours=1))
+            if failures >= ctx.settings.liveness_max_failures_per_hour:
+                raise RateLimited(f"{failures} liveness checks of this subject failed on this device in the last "
+                                  "hour; try again later or verify another way.", code="liveness_rate_limited")
             from facewarden.liveness.challenge import new_challenge
 
             challenge = new_challenge()
@@ -94,34 +93,33 @@ class LivenessUseCases:
                 id=str(uuid.uuid4()), tenant_id=actor.tenant_id, subject_id=subject.id, device=actor.principal,
                 purpose=purpose, actions=",".join(a.value for a in challenge.actions), nonce=challenge.nonce,
                 status="issued", created_at=now,
-                expires_at=now + timedelta(seconds=self.settings.liveness_session_ttl_s))
+                expires_at=now + timedelta(seconds=ctx.settings.liveness_session_ttl_s))
             s.add(session)
             event.details = {"session": session.id, "actions": len(challenge.actions)}
-            self.audit.append(s, event)
+            ctx.audit.append(s, event)
             return {"session_id": session.id, "nonce": challenge.nonce,
                     "actions": [a.value for a in challenge.actions],
                     "instructions": [INSTRUCTIONS[a.value] for a in challenge.actions],
                     "expires_at": session.expires_at.isoformat(),
                     "capture": "Look at the camera for one second, then do the actions in this order; send the "
-                               f"clip (mp4/webm, at most {self.settings.liveness_max_seconds:.0f} s) or its frames."}
+                               f"clip (mp4/webm, at most {ctx.settings.liveness_max_seconds:.0f} s) or its frames."}
 
-    def submit_liveness(self: FaceService, actor: Actor, session_id: str, *, video: bytes | None = None,
-                        frames: Sequence[tuple[bytes, float]] | None = None) -> dict[str, Any]:
+    def submit(self, actor: Actor, session_id: str, *, video: bytes | None = None,
+               frames: Sequence[tuple[bytes, float]] | None = None) -> dict[str, Any]:
         """Check the captured clip against the session's challenge. Answers pass or fail only."""
-        with self._audited(actor, "liveness_check", roles.OPERATOR, roles.VERIFIER) as event:
-            with self.db.session(readonly=True) as s:
+        ctx = self.ctx
+        with ctx.audited(actor, "liveness_check", roles.OPERATOR, roles.VERIFIER) as event:
+            with ctx.db.session(readonly=True) as s:
                 session = self._open_session(s, actor, session_id)
                 event.subject_id = session.subject_id
                 event.purpose = session.purpose
                 subject = s.get(Subject, session.subject_id)
                 if subject is None:
                     raise NotFound("The subject of this session is no longer enrolled.")
-                enrolled = [vec for t, vec in self._decrypt_templates(subject)
-                            if t.model_version == self.engine.model.version]
+                enrolled = current_model_templates(ctx, subject)
                 # A replay claims the same person (another face fails continuity), so their sessions suffice.
-                earlier = [json.loads(f) for (f,) in s.execute(select(LivenessSession.fingerprint).where(
-                    LivenessSession.subject_id == session.subject_id, LivenessSession.fingerprint.is_not(None),
-                    LivenessSession.decided_at >= self.clock() - FINGERPRINT_MEMORY))]
+                earlier = [json.loads(f) for f in repositories.liveness_fingerprints(
+                    s, session.subject_id, ctx.clock() - FINGERPRINT_MEMORY)]
                 actions, nonce = session.actions.split(","), session.nonce
             if (video is None) == (frames is None):
                 raise InvalidInput("Send either a video or a list of frames.", code="invalid_liveness_media")
@@ -129,31 +127,29 @@ class LivenessUseCases:
                 else decode_frames(frames or [], self._video_limits())
             from facewarden.liveness.challenge import Action, Challenge
 
-            decision = self._liveness().assess(clip, Challenge(tuple(Action(a) for a in actions), nonce),
-                                               enrolled=enrolled, earlier_fingerprints=earlier)
-            return self._record_liveness(actor, session_id, clip, decision, event)
+            decision = self.checker().assess(clip, Challenge(tuple(Action(a) for a in actions), nonce),
+                                             enrolled=enrolled, earlier_fingerprints=earlier)
+            return self._record(actor, session_id, clip, decision, event)
 
-    def _open_session(self: FaceService, s: Any, actor: Actor, session_id: str,
-                      *, for_update: bool = False) -> LivenessSession:
+    def _open_session(self, s: Session, actor: Actor, session_id: str, *, for_update: bool = False) -> LivenessSession:
         session = s.get(LivenessSession, session_id, with_for_update=for_update)
         if session is None or session.tenant_id != actor.tenant_id or session.device != actor.principal:
-            raise NotFound("No such liveness session for this device; start one at /v1/liveness/sessions.",
+            raise NotFound("No such liveness session for this device; start a new one.",
                            code="liveness_session_not_found")
         if session.status != "issued":
             raise Conflict(f"This liveness session is already {session.status}; sessions are single-use.",
                            code="liveness_session_used")
-        if _aware(session.expires_at) <= self.clock():  # type: ignore[operator]
-            raise FaceWardenError("This liveness session expired; start a new one.", code="liveness_expired",
-                                  status=410)
+        if aware(session.expires_at) <= self.ctx.clock():  # type: ignore[operator]
+            raise Gone("This liveness session expired; start a new one.", code="liveness_expired")
         return session
 
-    def _record_liveness(self: FaceService, actor: Actor, session_id: str, clip: Sequence[Any], decision: Any,
-                         event: AuditEvent) -> dict[str, Any]:
-        now = self.clock()
-        with self.db.session() as s:
+    def _record(self, actor: Actor, session_id: str, clip: Sequence[Any], decision: Any,
+                event: AuditEvent) -> dict[str, Any]:
+        ctx = self.ctx
+        with ctx.db.session() as s:
             session = self._open_session(s, actor, session_id, for_update=True)  # one answer per session
             session.status = "passed" if decision.passed else "failed"
-            session.decided_at = now
+            session.decided_at = ctx.clock()
             session.reasons = ",".join(decision.reasons)[:400] or None
             session.scores = json.dumps(decision.scores, default=_jsonable)
             if decision.passed:
@@ -162,57 +158,55 @@ class LivenessUseCases:
             event.outcome = session.status
             event.details = {"session": session_id, "frames": len(clip), "reasons": list(decision.reasons),
                              "audit_frames": kept}
-            self.audit.append(s, event)
+            ctx.audit.append(s, event)
         log.info("liveness session=%s %s reasons=%s", session_id, session.status, session.reasons)
         return {"session_id": session_id, "passed": decision.passed}
 
-    def _seal_audit_frames(self: FaceService, s: Any, session: LivenessSession, frames: Sequence[Any]) -> int:
+    def _seal_audit_frames(self, s: Session, session: LivenessSession, frames: Sequence[Any]) -> int:
         """Keep a few frames for a later review, sealed under the session's own key, destroyed on expiry."""
         if not frames:
             return 0
-        from facewarden.crypto.envelope import TemplateAAD
-
-        key = self.vault.create(f"liveness/{session.id}")
-        expires = self.clock() + timedelta(days=self.settings.liveness_audit_frames_days)
-        for i, frame in enumerate(frames):
+        jpegs = []
+        for frame in frames:
             buf = io.BytesIO()
             Image.fromarray(np.asarray(frame.rgb)).save(buf, format="JPEG", quality=85)
-            aad = TemplateAAD(session.tenant_id, session.id, f"frame-{i}", "liveness-audit").encode()
-            s.add(LivenessFrame(id=str(uuid.uuid4()), session_id=session.id, idx=i,
-                                ciphertext=seal(key, buf.getvalue(), aad), expires_at=expires))
+            jpegs.append(buf.getvalue())
+        expires = self.ctx.clock() + timedelta(days=self.ctx.settings.liveness_audit_frames_days)
+        sealed = self.ctx.keyring.seal_liveness_frames(session.tenant_id, session.id, jpegs)
+        for i, blob in enumerate(sealed):
+            s.add(LivenessFrame(id=str(uuid.uuid4()), session_id=session.id, idx=i, ciphertext=blob,
+                                expires_at=expires))
         return len(frames)
 
-    def _consume_liveness(self: FaceService, s: Any, actor: Actor, subject: Subject, session_id: str | None) -> None:
+    # -- what verification and retention ask of liveness ------------------------------------------
+    def required(self, s: Session, subject: Subject) -> bool:
+        purpose = s.get(Purpose, (subject.tenant_id, subject.purpose))
+        return bool(purpose and purpose.liveness_required)
+
+    def consume(self, s: Session, actor: Actor, subject: Subject, session_id: str | None) -> None:
         """Inside the verification's transaction: a passed, unused session of this subject, device and purpose."""
+        now = self.ctx.clock()
         if not session_id:
-            raise Forbidden(f"Purpose '{subject.purpose}' requires a passed liveness session: start one at "
-                            "/v1/liveness/sessions and send its id as `liveness_session`.", code="liveness_required")
+            raise Forbidden(f"Purpose '{subject.purpose}' requires a passed liveness session: start one and send "
+                            "its id as `liveness_session`.", code="liveness_required")
         session = s.get(LivenessSession, session_id, with_for_update=True)
-        valid_until = (_aware(session.decided_at) or self.clock()) + timedelta(
-            seconds=self.settings.liveness_pass_valid_s) if session is not None else None
+        valid_until = (aware(session.decided_at) or now) + timedelta(
+            seconds=self.ctx.settings.liveness_pass_valid_s) if session is not None else None
         if (session is None or session.tenant_id != actor.tenant_id or session.device != actor.principal
                 or session.subject_id != subject.id or session.purpose != subject.purpose):
             raise Forbidden("That liveness session was not issued for this subject, purpose and device.",
                             code="liveness_invalid")
-        if session.status != "passed" or valid_until is None or valid_until <= self.clock():
+        if session.status != "passed" or valid_until is None or valid_until <= now:
             raise Forbidden(f"That liveness session is {session.status if session.status != 'passed' else 'stale'}; "
                             "a verification needs a freshly passed one.", code="liveness_invalid")
-        session.status, session.used_at = "used", self.clock()
+        session.status, session.used_at = "used", now
 
-    def liveness_required(self: FaceService, s: Any, subject: Subject) -> bool:
-        purpose = s.get(Purpose, (subject.tenant_id, subject.purpose))
-        return bool(purpose and purpose.liveness_required)
-
-    def expire_liveness_frames(self: FaceService) -> int:
+    def expire_frames(self) -> int:
         """Retention: sealed audit frames past their date are deleted and their session keys destroyed."""
-        now = self.clock()
-        with self.db.session() as s:
-            sessions = [sid for (sid,) in s.execute(select(LivenessFrame.session_id).where(
-                LivenessFrame.expires_at <= now).distinct())]
-            if sessions:
-                s.execute(delete(LivenessFrame).where(LivenessFrame.session_id.in_(sessions)))
+        with self.ctx.db.session() as s:
+            sessions = repositories.delete_expired_liveness_frames(s, self.ctx.clock())
         for sid in sessions:
-            self.vault.destroy(f"liveness/{sid}")
+            self.ctx.keyring.shred_liveness_frames(sid)
         return len(sessions)
 
 
@@ -226,4 +220,3 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value)
-

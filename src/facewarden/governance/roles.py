@@ -12,3 +12,6 @@ SUBJECT = "subject"  # the enrolled person, acting on their own record through t
 
 ALL_ROLES = frozenset({ADMIN, OPERATOR, VERIFIER, AUDITOR, REVIEWER, INVESTIGATOR})  # grantable to API keys
 PERSONAL_ROLES = frozenset({ADMIN, REVIEWER, INVESTIGATOR})  # keys with these must belong to a named person
+
+# Searches over a gallery, counted together against one person's daily limit.
+SEARCH_OPERATIONS = ("identify", "le_search", "le_emergency_search")

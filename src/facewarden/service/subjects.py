@@ -1,0 +1,69 @@
+"""Reading subjects the way every use case must: inside the caller's tenant, still matchable, decrypted only
+through the key ring."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from facewarden.errors import Gone, Locked, NotFound
+from facewarden.governance.actors import Actor
+from facewarden.service.common import retain_until
+from facewarden.service.context import ServiceContext
+from facewarden.store import Purpose, Subject, Template, repositories
+
+
+def subject_of(s: Session, actor: Actor, external_id: str | None, *, for_update: bool = False) -> Subject:
+    """The subject in the caller's tenant; a data subject only ever reaches their own record."""
+    subject = repositories.find_subject(s, actor.tenant_id, external_id=external_id, subject_id=actor.subject_id,
+                                        for_update=for_update)
+    if subject is None:
+        raise NotFound(f"No subject '{external_id}' is enrolled in your tenant.")
+    return subject
+
+
+def purpose_of(s: Session, tenant_id: str, name: str) -> Purpose:
+    purpose = s.get(Purpose, (tenant_id, name))
+    if purpose is None:
+        raise NotFound(f"Purpose '{name}' is not defined in your tenant; list the purposes defined there.",
+                       code="unknown_purpose")
+    return purpose
+
+
+def open_templates(ctx: ServiceContext, subject: Subject) -> list[tuple[Template, np.ndarray]]:
+    templates = list(subject.templates)
+    vectors = ctx.keyring.open_templates(subject.tenant_id, subject.id,
+                                         [(t.id, t.model_version, t.ciphertext) for t in templates])
+    return list(zip(templates, vectors, strict=True))
+
+
+def current_model_templates(ctx: ServiceContext, subject: Subject) -> list[np.ndarray]:
+    """Embeddings of different models are not comparable: only the current model's templates count."""
+    version = ctx.embedder.model.version
+    return [vec for t, vec in open_templates(ctx, subject) if t.model_version == version]
+
+
+def matchable(ctx: ServiceContext, s: Session, tenant_id: str, subject_ids: list[str], purposes: Collection[str], *,
+              legal_bases: Collection[str] | None = None) -> dict[str, str]:
+    """Subject id -> reference, for the candidates the database still allows to match: right tenant and
+    purpose (the in-memory gallery is only a cache), not past their retention, the legal basis if asked."""
+    if not subject_ids:
+        return {}
+    rows = repositories.subjects_among(s, tenant_id, subject_ids, purposes, legal_bases=legal_bases)
+    policies = repositories.tenant_purposes(s, tenant_id, purposes)
+    now = ctx.clock()
+    return {r.id: r.external_id for r in rows if retain_until(r, policies.get(r.purpose)) > now}
+
+
+def check_usable(ctx: ServiceContext, s: Session, subject: Subject) -> None:
+    if subject.locked_at is not None:
+        raise Locked(
+            f"Face verification for '{subject.external_id}' is locked after "
+            f"{ctx.settings.lockout_attempts} failed attempts. Unlock it with the subject's passcode.")
+    # Past its term, the template is not used even before the retention job has destroyed it.
+    expires = retain_until(subject, s.get(Purpose, (subject.tenant_id, subject.purpose)))
+    if expires <= ctx.clock():
+        raise Gone(f"The templates of '{subject.external_id}' expired on {expires.isoformat()}; "
+                   "re-enrol with fresh consent.", code="template_expired")
