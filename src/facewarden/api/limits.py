@@ -9,13 +9,15 @@ import time
 from starlette.datastructures import UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from facewarden.errors import InvalidInput
+from facewarden.api.errors import STATUS_BY_KIND, error_body
+from facewarden.errors import ErrorKind, TooLarge
+
+MAX_FRAMES_UPLOADED = 60  # liveness frames in one submission (the form parser's file limit follows it)
 
 
-async def _send_error(send: Send, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
-    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+async def _send_error(send: Send, status: int, code: str, message: str) -> None:
+    body = json.dumps(error_body(code, message)).encode()
     hdrs = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    hdrs += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": hdrs})
     await send({"type": "http.response.body", "body": body})
 
@@ -43,7 +45,7 @@ class BodySizeLimit:
                 except ValueError:
                     too_big = True
                 if too_big:
-                    await _send_error(send, 413, "request_too_large", message)
+                    await _send_error(send, STATUS_BY_KIND[ErrorKind.TOO_LARGE], "request_too_large", message)
                     return
         seen = 0
         started = False
@@ -67,7 +69,7 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await _send_error(send, 413, "request_too_large", message)
+                await _send_error(send, STATUS_BY_KIND[ErrorKind.TOO_LARGE], "request_too_large", message)
 
 
 class RateLimiter:
@@ -96,5 +98,5 @@ async def read_limited(upload: UploadFile, limit: int, *, code: str = "image_too
     """An uploaded file, read into memory up to `limit` bytes; one byte more is a 413 with `code`."""
     data = await upload.read(limit + 1)
     if len(data) > limit:
-        raise InvalidInput(f"'{upload.filename}' exceeds {limit} bytes.", code=code, status=413)
+        raise TooLarge(f"'{upload.filename}' exceeds {limit} bytes.", code=code)
     return data

@@ -1,0 +1,96 @@
+"""Purposes, the police-search policy, dual control, retention."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from facewarden.api.schemas.common import ResponseModel
+
+
+class PurposeBody(BaseModel):
+    description: str = Field(min_length=1, max_length=2000)
+    legal_bases: list[str] = Field(min_length=1, max_length=5)
+    retention_days: int
+    subject_category: str = Field(min_length=1, max_length=200)
+    law_enforcement_searchable: bool = False
+    liveness_required: bool = False
+    ends_at: datetime | None = None
+
+
+class PurposePolicy(ResponseModel):
+    name: str
+    description: str
+    legal_bases: list[str]
+    retention_days: int
+    law_enforcement_searchable: bool
+    liveness_required: bool
+    subject_category: str
+    ends_at: str | None
+
+
+class PurposeList(ResponseModel):
+    purposes: list[PurposePolicy]
+
+
+class PurposeApplied(ResponseModel):
+    purpose: PurposePolicy
+    status: str  # "applied"
+
+
+class LePolicyBody(BaseModel):
+    allowed_uses: list[str] = Field(min_length=1, max_length=4)
+    allow_own_agency_review: bool = False
+    searches_per_grant: int = 3
+    grant_days: int = 14
+    max_candidates: int = 10
+
+
+class LePolicy(ResponseModel):
+    allowed_uses: list[str]
+    allow_own_agency_review: bool
+    searches_per_grant: int
+    grant_days: int
+    max_candidates: int
+
+
+class LePolicyApplied(ResponseModel):
+    le_policy: LePolicy
+    status: str  # "applied"
+
+
+class ProposedAction(ResponseModel):
+    id: str
+    kind: str
+    requested_by: str
+    created_at: str | None
+    params: dict[str, Any]
+
+
+class PendingList(ResponseModel):
+    pending: list[ProposedAction]
+
+
+class Approved(ResponseModel):
+    pending_action: str
+    kind: str
+    result: dict[str, Any] = Field(description="What the action returns when it runs: the key rotation, the "
+                                               "erasures, the new person, purpose or police-search policy")
+
+
+class RejectBody(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class Rejected(ResponseModel):
+    pending_action: str
+    status: str  # "rejected"
+    reason: str
+
+
+class RetentionRun(ResponseModel):
+    subjects_destroyed: int
+    emergencies_flagged: int
+    ran_at: str
