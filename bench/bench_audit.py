@@ -13,11 +13,11 @@ Three measurements, each against a baseline in the same run (the ratios are what
    appending concurrently (and the plain-row baseline with 4 threads), and the per-append CPU cost of the
    log's work (row values + canonical JSON + leaf hash, Ed25519 receipt, compact range) in a tight loop.
 2. What the log adds to a verify request (goal: under 5 %): a real service (SQLite) with the real face engine,
-   one person enrolled from people/train, `service.verify(LOCAL_ADMIN, subject, photo, purpose=...)` with a
+   one person enrolled from people/train, `service.matching.verify(LOCAL_ADMIN, subject, photo, purpose=...)` with a
    genuine photo
    timed with the log enabled and disabled (`service.audit.append` replaced on the instance by a no-op),
    interleaved round by round. Then the low-noise estimate: the same, with the face pipeline's result
-   precomputed (`service._probe` patched on the instance), and the absolute milliseconds an append adds.
+   precomputed (`service.ctx.probe` patched on the instance), and the absolute milliseconds an append adds.
 3. Verifying a log of `--entries` (default 1,000,000) entries (goal: under 1 minute): the log is built in bulk
    in exactly the format `AuditLog.append` writes (seq 0..n-1, leaf hash of the canonical entry, Ed25519
    receipt, audit_state size and compact range), a tree head is signed with `service.audit.sign_head()` and
@@ -55,8 +55,7 @@ from facewarden.audit import AuditEvent, AuditLog
 from facewarden.audit.entries import ENTRY_FIELDS, canonical_entry, utc_timestamp
 from facewarden.audit.merkle import compact_range_append, leaf_hash
 from facewarden.config import Settings
-from facewarden.service import FaceService, build_service
-from facewarden.service.core import LOCAL_ADMIN, EnrolRequest
+from facewarden.service import LOCAL_ADMIN, EnrolRequest, FaceService, build_service
 from facewarden.store import AuditEntry, AuditState
 
 GOAL_APPENDS_PER_S = 5_000
@@ -281,7 +280,7 @@ def verify_request_benchmark(faces: Path, tmp: Path, rounds: int, warmup: int) -
     service = build_service(settings_for(tmp / "home-verify"), create=True, engine_factory=lambda: engine)
     try:
         def verify(subject: str, photo: bytes) -> Any:
-            return service.verify(LOCAL_ADMIN, subject, photo, purpose=PURPOSE)  # the enrolment purpose
+            return service.matching.verify(LOCAL_ADMIN, subject, photo, purpose=PURPOSE)  # the enrolment purpose
 
         train = faces / "people" / "train"
         chosen = None
@@ -290,7 +289,7 @@ def verify_request_benchmark(faces: Path, tmp: Path, rounds: int, warmup: int) -
             if len(photos) < 2:
                 continue
             subject = person.name
-            service.enrol(LOCAL_ADMIN, EnrolRequest(
+            service.matching.enrol(LOCAL_ADMIN, EnrolRequest(
                 external_id=subject, images=[photos[0].read_bytes()], purpose=PURPOSE,
                 legal_basis="consent", consent_given_at=datetime.now(UTC), consent_method="bench"))
             probe = photos[1].read_bytes()
@@ -337,13 +336,13 @@ def verify_request_benchmark(faces: Path, tmp: Path, rounds: int, warmup: int) -
         full_on, full_off = interleaved(rounds, warmup, "full verify")
         appended_full = service.audit.state_size() - size0
         log("verify request: face pipeline precomputed, log enabled vs disabled (interleaved)")
-        precomputed = service._probe(probe)
-        service._probe = lambda _image: precomputed  # type: ignore[method-assign]
+        precomputed = service.ctx.probe(probe)
+        service.ctx.probe = lambda _image: precomputed  # type: ignore[method-assign]
         try:
             fast_rounds = max(rounds * 5, 200)
             fast_on, fast_off = interleaved(fast_rounds, max(warmup, 20), "precomputed verify")
         finally:
-            del service._probe
+            del service.ctx.probe
         contention = meter.stop()
 
         def block(on: list[float], off: list[float]) -> dict[str, Any]:

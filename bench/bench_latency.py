@@ -9,7 +9,7 @@ enrolled people), after a warm-up:
   * HTTPS POST /v1/subjects/{subject}/verify and POST /v1/identify: p50/p95;
   * in process, baseline: decode + engine.single_face + distance to the subject's plaintext embeddings
     held in a numpy array (no auth, no database, no decryption);
-  * in process, secured: service.authenticate(api_key) + service.verify(actor, subject, photo)
+  * in process, secured: service.accounts.authenticate(api_key) + service.matching.verify(actor, subject, photo)
     (API-key lookup, database read with row lock, data-key unwrap, AES-GCM decryption, lockout update,
     commit). Overhead = secured / baseline - 1 (goal: under 10 %);
   * the security layers alone (authenticate + verify with the face pipeline's result precomputed),
@@ -46,8 +46,7 @@ import numpy as np
 from _common import CpuMeter, add_faces_arg, emit, log, machine, require_faces, summary_ms
 from facewarden.config import Settings
 from facewarden.imaging import decode_image
-from facewarden.service import build_service
-from facewarden.service.core import LOCAL_ADMIN
+from facewarden.service import LOCAL_ADMIN, build_service
 
 FACEWARDEN = [sys.executable, "-m", "facewarden.cli"]
 # Single-face photos in people/test and the enrolled subject each one shows.
@@ -133,17 +132,17 @@ def main() -> None:
         # In-process: the same home, keys and database as the server.
         log("in-process service and engine")
         service = build_service(Settings())
-        engine = service.engine
-        limits = service.limits
+        engine = service.embedder
+        limits = service.ctx.limits
         plain = {s: np.stack([np.asarray(t["embedding"], dtype=np.float32)
-                              for t in service.export(LOCAL_ADMIN, s)["templates"]]) for s in subjects}
+                              for t in service.rights.export(LOCAL_ADMIN, s)["templates"]]) for s in subjects}
         probes = []
         for fname, subject in PROBES:
             p = root / "people" / "test" / fname
             if not p.is_file() or subject not in subjects:
                 sys.exit(f"error: probe {p} or subject {subject} is missing")
             data = p.read_bytes()
-            r = service.verify(service.authenticate(key), subject, data, purpose="login")
+            r = service.matching.verify(service.accounts.authenticate(key), subject, data, purpose="login")
             if not r.match:  # a non-match counts towards the lockout: leave such a probe out
                 log(f"  probe {fname} does not match {subject} (distance {r.distance:.3f}); left out")
                 continue
@@ -157,7 +156,7 @@ def main() -> None:
             return bool(distance <= service.settings.match_threshold)
 
         def secured_verify(subject: str, data: bytes) -> bool:
-            return service.verify(service.authenticate(key), subject, data, purpose="login").match
+            return service.matching.verify(service.accounts.authenticate(key), subject, data, purpose="login").match
 
         client = httpx.Client(base_url=base, verify=ctx, headers={"Authorization": f"Bearer {key}"}, timeout=60)
 
@@ -177,7 +176,7 @@ def main() -> None:
             return bool(cands) and cands[0]["subject"] == subject
 
         def inproc_identify(subject: str, data: bytes) -> bool:
-            faces = service.identify(service.authenticate(key), data, purpose="login")
+            faces = service.matching.identify(service.accounts.authenticate(key), data, purpose="login")
             return bool(faces[0].candidates) and faces[0].candidates[0].subject == subject
 
         verify_ops: dict[str, Callable[[str, bytes], bool]] = {
@@ -217,18 +216,18 @@ def main() -> None:
 
         log("security layers alone and authentication alone")
         cached = {data: engine.single_face(decode_image(data, limits)) for _, _, data in probes}
-        service._probe = cached.__getitem__  # type: ignore[method-assign]  # face pipeline precomputed
+        service.ctx.probe = cached.__getitem__  # type: ignore[method-assign]  # face pipeline precomputed
         try:
             layers, auth = [], []
             for i in range(args.warmup + args.n):
                 _, subject, data = probes[i % len(probes)]
                 dt, _ = timed(lambda subject=subject, data=data: secured_verify(subject, data))
-                da, _ = timed(lambda: service.authenticate(key))
+                da, _ = timed(lambda: service.accounts.authenticate(key))
                 if i >= args.warmup:
                     layers.append(dt)
                     auth.append(da)
         finally:
-            del service._probe
+            del service.ctx.probe
         log("health: keep-alive and new TLS connections")
         health_keep, health_new = [], []
         for i in range(args.warmup + args.n):

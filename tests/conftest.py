@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
@@ -13,9 +15,10 @@ from fastapi.testclient import TestClient
 
 from facewarden.api import create_app
 from facewarden.config import Settings
-from facewarden.service import FaceService, build_service
-from facewarden.service.core import LOCAL_ADMIN
-from facewarden.vision import FaceEngine
+from facewarden.service import LOCAL_ADMIN, FaceService, build_service
+
+if TYPE_CHECKING:
+    from facewarden.vision import FaceEngine
 
 REPO = Path(__file__).resolve().parents[1]
 PG_ADMIN_DSN = os.environ.get("FACEWARDEN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -40,7 +43,35 @@ def shared_faces() -> Path:
 
 @pytest.fixture(scope="session")
 def face_engine() -> FaceEngine:
-    return FaceEngine()
+    """The real dlib engine, loaded once (imported here, so the unit tests never load dlib). It remembers what it
+    found in each picture, so the shared faces are embedded once per test session, not once per test."""
+    from facewarden.vision.engine import FaceEngine
+
+    class SessionCachedEngine(FaceEngine):
+        def __init__(self) -> None:
+            super().__init__()
+            self._seen: dict[tuple[Any, ...], Any] = {}
+
+        def _cached(self, kind: str, rgb: Any, compute: Any, **kwargs: Any) -> Any:
+            settings = (self.detector_kind, self.detect_max_side, self.min_face_px, self.min_sharpness)  # tests vary them
+            key = (kind, settings, rgb.shape, hashlib.sha256(rgb.tobytes()).digest(), tuple(sorted(kwargs.items())))
+            if key not in self._seen:
+                try:
+                    self._seen[key] = (True, compute(rgb, **kwargs))
+                except Exception as exc:  # a refused photo is refused again, with the same error
+                    self._seen[key] = (False, exc)
+            ok, value = self._seen[key]
+            if not ok:
+                raise value
+            return value
+
+        def single_face(self, rgb: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+            return self._cached("single", rgb, super().single_face, **kwargs)
+
+        def faces(self, rgb: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+            return self._cached("all", rgb, super().faces, **kwargs)
+
+    return SessionCachedEngine()
 
 
 def _pg_dsn_for(dbname: str) -> str:
@@ -85,7 +116,7 @@ def service(tmp_path: Path, backend: str | None, face_engine: FaceEngine) -> Ite
     svc = build_service(make_settings(tmp_path / "home", backend), create=True, engine_factory=lambda: face_engine)
     yield svc
     svc.db.dispose()
-    svc.vault.engine.dispose()
+    svc.keyring.store.engine.dispose()
 
 
 class Api:
@@ -97,9 +128,9 @@ class Api:
         self.keys = {}
         for key_name, role in (("admin", "admin"), ("admin2", "admin"), ("operator", "operator"),
                                ("verifier", "verifier"), ("auditor", "auditor")):
-            person = service.create_person(LOCAL_ADMIN, name=f"{key_name} person", person_roles={role}) \
+            person = service.accounts.create_person(LOCAL_ADMIN, name=f"{key_name} person", person_roles={role}) \
                 if role == "admin" else None
-            _, secret = service.create_api_key(LOCAL_ADMIN, name=key_name, key_roles={role}, person_id=person)
+            _, secret = service.accounts.create_api_key(LOCAL_ADMIN, name=key_name, key_roles={role}, person_id=person)
             self.keys[key_name] = {"Authorization": f"Bearer {secret}"}
 
     def enrol(self, subject: str, photos: list[Path], *, role: str = "operator", **form: str):  # type: ignore[no-untyped-def]

@@ -20,8 +20,7 @@ from facewarden.evaluation.runner import EmbeddedDataset, embed_dataset, summari
 from facewarden.gallery import GalleryEntry, InMemoryGallery
 from facewarden.vision.batch import EngineOptions
 from facewarden.vision.engine import model_info
-
-from .conftest import REPORT
+from tests.conftest import REPORT
 
 THRESHOLD = Settings().match_threshold
 REPORT_KEYS = {"eer", "fnmr_at_fmr", "threshold", "fmr_at_threshold", "fnmr_at_threshold", "rank1", "images",

@@ -19,11 +19,9 @@ from facewarden.api import create_app
 from facewarden.audit import AuditQuery
 from facewarden.errors import KeyUnavailable
 from facewarden.governance import policy
-from facewarden.imaging import ImageLimits, decode_image
-from facewarden.service import EnrolRequest, FaceService
-from facewarden.service.core import LOCAL_ADMIN
+from facewarden.service import LOCAL_ADMIN, EnrolRequest, FaceService
 from facewarden.store import LeCandidate, LeSearch, SearchGrant, SearchRequest
-from facewarden.vision import DetectedFace, FaceEngine
+from facewarden.vision import FaceEngine
 
 MARKING = "INVESTIGATIVE LEAD - NOT A POSITIVE IDENTIFICATION"
 DMV = replace(LOCAL_ADMIN, tenant_id="dmv")
@@ -31,14 +29,10 @@ DMV = replace(LOCAL_ADMIN, tenant_id="dmv")
 
 @pytest.fixture(scope="module")
 def faces(face_engine: FaceEngine, shared_faces: Path) -> dict[str, Any]:
-    """Embeddings for the enrolments computed once; the probes go through the API as photos."""
+    """The photos; the session's caching engine embeds each one once; the probes go through the API as photos."""
     train = shared_faces / "people" / "train"
-
-    def embed(path: Path) -> DetectedFace:
-        return face_engine.single_face(decode_image(path.read_bytes(), ImageLimits()))
-
-    return {"obama": [embed(train / "obama" / "obama.jpg"), embed(train / "obama" / "obama2.jpg")],
-            "biden": [embed(train / "biden" / "biden.jpg")],
+    return {"obama": [(train / "obama" / "obama.jpg").read_bytes(), (train / "obama" / "obama2.jpg").read_bytes()],
+            "biden": [(train / "biden" / "biden.jpg").read_bytes()],
             "obama1": (shared_faces / "people" / "test" / "obama1.jpg").read_bytes(),
             "two_faces": (shared_faces / "people" / "test" / "obama_and_biden.jpg").read_bytes()}
 
@@ -59,31 +53,31 @@ class World:
                                    ("inv_a", "police-a", "investigator"), ("inv_a2", "police-a", "investigator"),
                                    ("rev_a", "police-a", "reviewer"), ("inv_b", "police-b", "investigator"),
                                    ("admin_ops", "default", "admin")):
-            pid = service.create_person(LOCAL_ADMIN, name=name, person_roles={role}, tenant_id=tenant)
-            _, secret = service.create_api_key(LOCAL_ADMIN, name=name, key_roles={role}, person_id=pid,
+            pid = service.accounts.create_person(LOCAL_ADMIN, name=name, person_roles={role}, tenant_id=tenant)
+            _, secret = service.accounts.create_api_key(LOCAL_ADMIN, name=name, key_roles={role}, person_id=pid,
                                                tenant_id=tenant)
             self.headers[name] = {"Authorization": f"Bearer {secret}"}
             self.principal[name] = f"person:{pid}"
-        _, secret = service.create_api_key(LOCAL_ADMIN, name="desk", key_roles={"operator"}, tenant_id="dmv")
+        _, secret = service.accounts.create_api_key(LOCAL_ADMIN, name="desk", key_roles={"operator"}, tenant_id="dmv")
         self.headers["operator_dmv"] = {"Authorization": f"Bearer {secret}"}
 
-        service.define_purpose(DMV, policy.PurposeSpec("driving-licence", "Driver's licence photos",
+        service.governance.define_purpose(DMV, policy.PurposeSpec("driving-licence", "Driver's licence photos",
                                                        frozenset({"law"}), 1095, "licence holders",
                                                        law_enforcement_searchable=True))
         police_b = replace(LOCAL_ADMIN, tenant_id="police-b")  # searchable, but police-b has no search policy
-        service.define_purpose(police_b, policy.PurposeSpec("booking-photos", "Booking photos", frozenset({"law"}),
+        service.governance.define_purpose(police_b, policy.PurposeSpec("booking-photos", "Booking photos", frozenset({"law"}),
                                                             1095, "arrestees", law_enforcement_searchable=True))
         self.set_policy()
         for actor, ref, who, purpose, basis in ((DMV, "DL-OBAMA", "obama", "driving-licence", "law"),
                                                 (DMV, "DL-BIDEN", "biden", "driving-licence", "law"),
                                                 (DMV, "LOGIN-OBAMA", "obama", "login", "contract"),
                                                 (police_b, "PB-OBAMA", "obama", "booking-photos", "law")):
-            service.enrol(actor, EnrolRequest(ref, [], purpose, basis), faces=faces[who])
+            service.matching.enrol(actor, EnrolRequest(ref, faces[who], purpose, basis))
 
     def set_policy(self, **changes: Any) -> None:
         params = {"allowed_uses": {"serious-crime", "threat-to-life"}, "allow_own_agency_review": False,
                   "searches_per_grant": 2, "grant_days": 14, "max_candidates": 5, **changes}
-        self.service.set_le_policy(DMV, **params)
+        self.service.governance.set_le_policy(DMV, **params)
 
     def move_clock(self, **delta: float) -> None:
         when = self.base + timedelta(**delta)
@@ -141,7 +135,7 @@ class World:
                 "searches": sorted((x.id, x.status) for x in s.scalars(select(LeSearch))),
                 "candidates": sorted((c.id, c.first_confirmed_by or "", c.second_confirmed_by or "",
                                       c.confirmed_at is not None) for c in s.scalars(select(LeCandidate))),
-                "data_keys": sum(self.service.vault.versions_in_use().values()),
+                "data_keys": sum(self.service.keyring.versions_in_use().values()),
             }
 
     def entries(self, operation: str, outcome: str | None = None) -> list[dict[str, Any]]:
@@ -197,7 +191,7 @@ def test_filing_a_request(world: World) -> None:
         stored = s.get(SearchRequest, request_id)
         assert stored.probe and w.obama1[:64] not in stored.probe and len(stored.probe) < len(w.obama1) + 64
         assert (stored.requesting_tenant, stored.requested_by) == ("police-a", w.principal["inv_a"])
-    assert w.service.vault.get(f"le-request/{request_id}")
+    assert w.service.keyring.store.get(f"le-request/{request_id}")
     [entry] = w.entries("le_request_file", "filed")
     assert entry["case_id"] == "CASE-1" and entry["tenant_id"] == "police-a"
 
@@ -256,7 +250,7 @@ def test_reviewing_a_request(world: World) -> None:
         assert s.get(SearchRequest, denied).probe is None
         assert s.scalars(select(SearchGrant).where(SearchGrant.request_id == denied)).first() is None
     with pytest.raises(KeyUnavailable):
-        w.service.vault.get(f"le-request/{denied}")
+        w.service.keyring.store.get(f"le-request/{denied}")
     w.refused(lambda: w.search(denied), 403, "grant_required", "le_search")
     pending = w.filed(case_number="CASE-3")
     w.refused(lambda: w.search(pending), 403, "grant_required", "le_search")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from facewarden.errors import ErrorKind
 from facewarden.imaging import ImageLimits, decode_image
 from facewarden.imaging.decode import ImageRejected
 
@@ -44,13 +45,13 @@ def test_shared_pgm_gif_and_rgba_png_decode(shared_faces: Path) -> None:
 def test_formats_off_the_allow_list_are_refused(fmt: str) -> None:
     with pytest.raises(ImageRejected) as err:
         decode_image(_encode(Image.new("RGB", (32, 32)), fmt))
-    assert err.value.code == "unsupported_image" and err.value.status == 415
+    assert err.value.code == "unsupported_image" and err.value.kind is ErrorKind.UNSUPPORTED  # HTTP 415
 
 
 def test_limits_refuse_before_decoding() -> None:
     with pytest.raises(ImageRejected) as err:
         decode_image(b"x" * 2000, ImageLimits(max_bytes=1000))
-    assert err.value.status == 413
+    assert err.value.kind is ErrorKind.TOO_LARGE  # HTTP 413
     bomb = _encode(Image.new("1", (20000, 20000)), "PNG")  # 400 Mpx in a small file
     assert len(bomb) < 200_000
     with pytest.raises(ImageRejected) as err:

@@ -41,7 +41,7 @@ def logged(tmp_path: Path, backend: str | None) -> Iterator[FaceService]:
     _build_log(svc)
     yield svc
     svc.db.dispose()
-    svc.vault.engine.dispose()
+    svc.keyring.store.engine.dispose()
 
 
 def _sql(svc: FaceService, statement: str, **params: object) -> None:

@@ -21,8 +21,7 @@ from facewarden.audit import AuditEvent, AuditQuery, LogPublicKey, LogSigner, Si
 from facewarden.audit.entries import ENTRY_FIELDS, canonical_entry
 from facewarden.audit.merkle import leaf_hash, verify_consistency, verify_inclusion
 from facewarden.audit.witness import HttpWitness, WitnessLedger, make_witness
-from facewarden.service import EnrolRequest, FaceService, build_service
-from facewarden.service.core import LOCAL_ADMIN
+from facewarden.service import LOCAL_ADMIN, EnrolRequest, FaceService, build_service
 from facewarden.store import AuditEntry, Subject
 from tests.conftest import Api, make_settings
 
@@ -52,7 +51,7 @@ def test_every_operation_on_face_data_is_logged_with_identifiers_only(enrolled_a
     assert api.client.delete("/v1/subjects/biden", headers=api.keys["operator"]).status_code == 200
 
     # Failed logins belong to no tenant: the service-wide view (CLI, local administrator) shows them.
-    rows = api.service.audit_query(LOCAL_ADMIN, AuditQuery(after_seq=start - 1))
+    rows = api.service.auditing.query(LOCAL_ADMIN, AuditQuery(after_seq=start - 1))
     ops = [(r["operation"], r["outcome"]) for r in rows]
     assert ops == [("verify", "match"), ("verify", "no_match"), ("identify", "candidates"), ("export", "ok"),
                    ("identify", "forbidden"), ("login", "unauthorized"), ("erase", "erased")]
@@ -93,8 +92,6 @@ def _count(service: FaceService) -> tuple[int, int]:
 def test_no_operation_without_its_entry_and_no_entry_without_its_operation(
         service: FaceService, shared_faces: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     photo = sorted((shared_faces / "people" / "train" / "obama").iterdir())[0].read_bytes()
-    faces = [service.engine.single_face(__import__("facewarden.imaging", fromlist=["x"]).decode_image(
-        photo, service.limits))]
     req = EnrolRequest("obama", [photo], "login", "contract")
     before = _count(service)
 
@@ -110,9 +107,9 @@ def test_no_operation_without_its_entry_and_no_entry_without_its_operation(
             conn.execute(text("CREATE TRIGGER fail_audit BEFORE INSERT ON audit_entries "
                               "BEGIN SELECT RAISE(ABORT, 'audit store failed'); END"))
     with pytest.raises(Exception, match="audit store failed"):
-        service.enrol(LOCAL_ADMIN, req, faces=faces)
+        service.matching.enrol(LOCAL_ADMIN, req)
     assert _count(service) == before
-    assert service.vault.versions_in_use() == {}  # the new data key was destroyed again
+    assert service.keyring.versions_in_use() == {}  # the new data key was destroyed again
     with service.db.engine.begin() as conn:
         conn.execute(text("DROP TRIGGER fail_audit" + (" ON audit_entries" if dialect == "postgresql" else "")))
 
@@ -125,13 +122,13 @@ def test_no_operation_without_its_entry_and_no_entry_without_its_operation(
 
     monkeypatch.setattr(service.audit, "append", append_then_fail)
     with pytest.raises(RuntimeError):
-        service.enrol(LOCAL_ADMIN, req, faces=faces)
+        service.matching.enrol(LOCAL_ADMIN, req)
     assert _count(service) == before
     assert service.audit.state_size() == before[1]
 
     # 3. Working again: one subject, one entry, and the log verifies.
     monkeypatch.setattr(service.audit, "append", original)
-    service.enrol(LOCAL_ADMIN, req, faces=faces)
+    service.matching.enrol(LOCAL_ADMIN, req)
     assert _count(service) == (before[0] + 1, before[1] + 1)
     assert service.audit.verify().ok
 
@@ -148,7 +145,7 @@ def test_failed_verification_count_and_its_entry_commit_together(
 
     monkeypatch.setattr(api.service.audit, "append", broken)
     with pytest.raises(RuntimeError):
-        api.service.verify(LOCAL_ADMIN, "obama", biden, purpose="login")
+        api.service.matching.verify(LOCAL_ADMIN, "obama", biden, purpose="login")
     monkeypatch.setattr(api.service.audit, "append", original)
     assert api.verify("obama", biden).json()["attempts_left"] == 4  # the unlogged attempt left no trace
 
@@ -228,10 +225,10 @@ def test_outside_auditor_checks_an_export_with_the_cli_alone(enrolled_api: Api, 
 
 
 def test_auditors_see_only_their_own_tenant(service: FaceService) -> None:
-    service.ensure_tenant("other-bank")
+    service.accounts.ensure_tenant("other-bank")
     service.audit.record(AuditEvent("other-bank", "apikey:x", "verify", outcome="match"))
     service.audit.record(AuditEvent("default", "apikey:y", "verify", outcome="match"))
-    _, secret = service.create_api_key(LOCAL_ADMIN, name="auditor-b", key_roles={"auditor"}, tenant_id="other-bank")
+    _, secret = service.accounts.create_api_key(LOCAL_ADMIN, name="auditor-b", key_roles={"auditor"}, tenant_id="other-bank")
     client = TestClient(__import__("facewarden.api", fromlist=["create_app"]).create_app(service))
     rows = client.get("/v1/audit/entries", headers={"Authorization": f"Bearer {secret}"}).json()["entries"]
     assert {r["tenant_id"] for r in rows} == {"other-bank"}

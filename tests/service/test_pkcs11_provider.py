@@ -18,10 +18,10 @@ import pytest
 from pkcs11 import Attribute, KeyType, ObjectClass
 from pkcs11 import exceptions as p11
 
+from facewarden.crypto.datakeys import DataKeyStore, make_datakey_engine
 from facewarden.crypto.kek import WrappedKey
 from facewarden.crypto.pkcs11 import HsmError, Pkcs11KeyProvider
-from facewarden.crypto.vault import DataKeyVault, make_vault_engine
-from facewarden.errors import FaceWardenError, IntegrityFailure, KeyUnavailable
+from facewarden.errors import ErrorKind, FaceWardenError, IntegrityFailure, KeyUnavailable
 
 pytestmark = pytest.mark.hsm
 
@@ -172,7 +172,7 @@ def test_retired_version_cannot_unwrap(provider: Pkcs11KeyProvider, hsm: Hsm, pr
         provider.unwrap(old, AAD)
     assert isinstance(err.value, FaceWardenError)
     assert err.value.code == "hsm"
-    assert err.value.status == 500
+    assert err.value.kind == ErrorKind.INTERNAL  # an HTTP 500 at the API
     provider.retire(1)  # retiring an absent version is a no-op, as with the key file
 
 
@@ -320,28 +320,47 @@ def test_recovers_when_the_session_is_lost(provider: Pkcs11KeyProvider) -> None:
     assert provider.unwrap(wrapped, AAD) == dek
 
 
-def test_vault_over_sqlite(provider: Pkcs11KeyProvider, tmp_path: Path) -> None:
-    vault = DataKeyVault(make_vault_engine(f"sqlite:///{tmp_path / 'vault' / 'keys.db'}"), provider)
-    deks = {f"subject-{n}": vault.create(f"subject-{n}") for n in range(5)}
+def test_datakey_store_over_sqlite(provider: Pkcs11KeyProvider, tmp_path: Path) -> None:
+    store = DataKeyStore(make_datakey_engine(f"sqlite:///{tmp_path / 'vault' / 'keys.db'}"), provider)
+    deks = {f"subject-{n}": store.create(f"subject-{n}") for n in range(5)}
     for key_id, dek in deks.items():
-        assert vault.get(key_id) == dek
-    assert vault.versions_in_use() == {1: 5}
+        assert store.get(key_id) == dek
+    assert store.versions_in_use() == {1: 5}
 
     assert provider.rotate() == 2
-    assert vault.rewrap_all() == 5
+    assert store.rewrap_all() == 5
     for key_id, dek in deks.items():
-        assert vault.get(key_id) == dek
-    assert vault.versions_in_use() == {2: 5}
+        assert store.get(key_id) == dek
+    assert store.versions_in_use() == {2: 5}
 
     provider.retire(1)
     assert provider.versions() == [2]
     for key_id, dek in deks.items():
-        assert vault.get(key_id) == dek
+        assert store.get(key_id) == dek
 
-    assert vault.destroy("subject-0") is True
+    assert store.destroy("subject-0") is True
     with pytest.raises(KeyUnavailable):
-        vault.get("subject-0")
-    assert vault.get("subject-1") == deks["subject-1"]
+        store.get("subject-0")
+    assert store.get("subject-1") == deks["subject-1"]
+
+
+def test_key_ring_opened_by_uri_with_the_pin_from_the_settings(hsm: Hsm, prefix: str, tmp_path: Path) -> None:
+    from facewarden.config import Settings
+    from facewarden.crypto.keyring import make_keyring
+
+    settings = Settings(home=tmp_path / "home", pkcs11_pin=PIN,
+                        kek_uri=f"pkcs11:token={TOKEN};module-path={hsm.module};key-prefix={prefix}")
+    ring = make_keyring(settings, create=True)
+    try:
+        assert isinstance(ring.kek, Pkcs11KeyProvider) and ring.kek.key_label_prefix == prefix
+        assert ring.kek.token_label == TOKEN and ring.kek.module_path == hsm.module
+        blob = ring.seal_probe("r1", "police", "city", b"probe photo")
+        assert ring.rotate() == 2 and ring.rewrap_all() == 1 and ring.retire_unused() == [1]
+        assert ring.open_probe("r1", "police", "city", blob) == b"probe photo"
+        assert ring.status() == {"provider": "pkcs11", "current_version": 2, "versions": [2],
+                                 "data_keys_per_version": {2: 1}}
+    finally:
+        ring.close()
 
 
 def test_wrong_pin_is_a_clear_error(hsm: Hsm) -> None:
@@ -377,20 +396,19 @@ def test_service_end_to_end_with_the_hsm_as_key_provider(hsm: Hsm, tmp_path: Pat
                                                          face_engine: object) -> None:
     """Enrol, verify, rotate and erase with the KEK inside SoftHSM2 instead of the key file."""
     from facewarden.config import Settings
-    from facewarden.service import EnrolRequest, build_service
-    from facewarden.service.core import LOCAL_ADMIN
+    from facewarden.service import LOCAL_ADMIN, EnrolRequest, build_service
 
     settings = Settings(home=tmp_path / "home", key_provider="pkcs11", pkcs11_module=hsm.module,
                         pkcs11_token_label=TOKEN, pkcs11_pin=PIN, liveness_required_purposes=[])  # photos only
     svc = build_service(settings, create=True, engine_factory=lambda: face_engine)  # type: ignore[arg-type,return-value]
     assert not (tmp_path / "home" / "keys" / "kek.json").exists()  # no key file: the KEK lives in the token
     photos = [p.read_bytes() for p in sorted((shared_faces / "people" / "train" / "obama").iterdir())]
-    svc.enrol(LOCAL_ADMIN, EnrolRequest("obama", photos, "login", "contract"))
+    svc.matching.enrol(LOCAL_ADMIN, EnrolRequest("obama", photos, "login", "contract"))
     probe = (shared_faces / "people" / "test" / "obama1.jpg").read_bytes()
-    assert svc.verify(LOCAL_ADMIN, "obama", probe, purpose="login").match
-    rotated = svc.rotate_keys(LOCAL_ADMIN, retire_old=True)
+    assert svc.matching.verify(LOCAL_ADMIN, "obama", probe, purpose="login").match
+    rotated = svc.keys.rotate(LOCAL_ADMIN, retire_old=True)
     assert rotated["rewrapped"] == 1 and rotated["retired"] == [rotated["current_version"] - 1]
-    assert svc.verify(LOCAL_ADMIN, "obama", probe, purpose="login").match
-    svc.erase(LOCAL_ADMIN, "obama")
+    assert svc.matching.verify(LOCAL_ADMIN, "obama", probe, purpose="login").match
+    svc.rights.erase(LOCAL_ADMIN, "obama")
     with pytest.raises(FaceWardenError):
-        svc.export(LOCAL_ADMIN, "obama")
+        svc.rights.export(LOCAL_ADMIN, "obama")

@@ -17,14 +17,11 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from facewarden.governance.reports import (
-    REPORT_COUNTS,
-    processing_record,
-    processing_record_html,
-    report_csv,
-    report_html,
-    transparency_report,
-)
+from facewarden.config import Settings
+from facewarden.governance import report_rules
+from facewarden.governance.report_render import processing_record_html, report_csv, report_html
+from facewarden.governance.report_rules import REPORT_COUNTS
+from facewarden.store import report_queries
 from facewarden.store.db import Database
 from facewarden.store.models import (
     LeCandidate,
@@ -35,8 +32,7 @@ from facewarden.store.models import (
     Subject,
     Tenant,
 )
-
-from .conftest import make_settings
+from tests.conftest import make_settings
 
 SINCE = datetime(2026, 1, 1, tzinfo=UTC)
 UNTIL = datetime(2026, 4, 1, tzinfo=UTC)  # one quarter, exclusive
@@ -46,6 +42,15 @@ HOSTILE = "<script>&<b>x"  # a tenant id a report must escape
 SECRETS = ("det.jones@police", "rev.smith@dmv", "CASE-2026-0042", "Suspect seen near the bank on Main Street",
            "armed robbery", "ORDER-77/2026", "Child missing since noon", "Reasonable and documented",
            "ext-subject-", "Alice Example")
+
+
+def transparency_report(s: Session, scope: str | None, since: datetime, until: datetime) -> dict[str, Any]:
+    """Read the facts, then apply the rules: what the service does."""
+    return report_rules.transparency_report(report_queries.transparency_facts(s, scope, since, until), since, until)
+
+
+def processing_record(s: Session, settings: Settings, tenant_id: str | None = None) -> dict[str, Any]:
+    return report_rules.processing_record(report_queries.processing_facts(s, tenant_id), settings)
 
 
 def at(month: int, day: int, hour: int = 12) -> datetime:

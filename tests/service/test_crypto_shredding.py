@@ -12,11 +12,9 @@ import pytest
 from facewarden.crypto import LocalKeyFileProvider, TemplateAAD, open_sealed, seal
 from facewarden.crypto.local import KeyFileError
 from facewarden.errors import IntegrityFailure, KeyUnavailable
-from facewarden.service import EnrolRequest, build_service
-from facewarden.service.core import LOCAL_ADMIN
+from facewarden.service import LOCAL_ADMIN, EnrolRequest, build_service
 from facewarden.vision import FaceEngine
-
-from .conftest import make_settings
+from tests.conftest import make_settings
 
 
 def test_restoring_a_database_copy_taken_before_erasure_does_not_bring_the_face_back(
@@ -24,8 +22,8 @@ def test_restoring_a_database_copy_taken_before_erasure_does_not_bring_the_face_
     settings = make_settings(tmp_path / "home")
     svc = build_service(settings, create=True, engine_factory=lambda: face_engine)
     photos = [p.read_bytes() for p in sorted((shared_faces / "people" / "train" / "obama").iterdir())]
-    svc.enrol(LOCAL_ADMIN, EnrolRequest("obama", photos, "login", "contract"))
-    assert len(svc.export(LOCAL_ADMIN, "obama")["templates"]) == 2
+    svc.matching.enrol(LOCAL_ADMIN, EnrolRequest("obama", photos, "login", "contract"))
+    assert len(svc.rights.export(LOCAL_ADMIN, "obama")["templates"]) == 2
     svc.db.dispose()
     db_file = Path(settings.resolved_database_url.removeprefix("sqlite:///"))
     backup = tmp_path / "backup"
@@ -33,7 +31,7 @@ def test_restoring_a_database_copy_taken_before_erasure_does_not_bring_the_face_
     for f in db_file.parent.glob(db_file.name + "*"):  # the database and its WAL
         shutil.copy2(f, backup / f.name)
 
-    svc.erase(LOCAL_ADMIN, "obama")
+    svc.rights.erase(LOCAL_ADMIN, "obama")
     svc.db.dispose()
     for f in db_file.parent.glob(db_file.name + "*"):
         f.unlink()
@@ -42,10 +40,10 @@ def test_restoring_a_database_copy_taken_before_erasure_does_not_bring_the_face_
 
     restored = build_service(settings, engine_factory=lambda: face_engine)
     with pytest.raises(KeyUnavailable):
-        restored.export(LOCAL_ADMIN, "obama")  # the rows are back, the key is not
-    assert restored.refresh_gallery(force=True) == 1 and restored.gallery.size() == 0
+        restored.rights.export(LOCAL_ADMIN, "obama")  # the rows are back, the key is not
+    assert restored.matching.refresh_gallery(force=True) == 1 and restored.gallery.size() == 0
     with pytest.raises(KeyUnavailable):
-        restored.verify(LOCAL_ADMIN, "obama", photos[0], purpose="login")
+        restored.matching.verify(LOCAL_ADMIN, "obama", photos[0], purpose="login")
 
 
 def test_envelope_binds_ciphertext_to_its_row() -> None:
@@ -96,15 +94,15 @@ def test_vault_backup_from_before_rotation_is_useless_once_the_old_kek_is_retire
     settings = make_settings(tmp_path / "home")
     svc = build_service(settings, create=True, engine_factory=lambda: face_engine)
     photo = (shared_faces / "people" / "train" / "biden" / "biden.jpg").read_bytes()
-    svc.enrol(LOCAL_ADMIN, EnrolRequest("biden", [photo], "login", "contract"))
+    svc.matching.enrol(LOCAL_ADMIN, EnrolRequest("biden", [photo], "login", "contract"))
     vault_file = Path(settings.resolved_vault_url.removeprefix("sqlite:///"))
-    svc.vault.engine.dispose()
+    svc.keyring.store.engine.dispose()
     stale = tmp_path / "vault-backup.db"
     shutil.copy2(vault_file, stale)
-    svc.rotate_keys(LOCAL_ADMIN, retire_old=True)
-    assert svc.export(LOCAL_ADMIN, "biden")["templates"]
-    svc.vault.engine.dispose()
+    svc.keys.rotate(LOCAL_ADMIN, retire_old=True)
+    assert svc.rights.export(LOCAL_ADMIN, "biden")["templates"]
+    svc.keyring.store.engine.dispose()
     shutil.copy2(stale, vault_file)  # an insider restores the old vault
     restored = build_service(settings, engine_factory=lambda: face_engine)
     with pytest.raises(KeyFileError, match="version 1"):
-        restored.export(LOCAL_ADMIN, "biden")
+        restored.rights.export(LOCAL_ADMIN, "biden")

@@ -15,21 +15,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facewarden.evaluation.attacks import ATTACK_TYPES, SEGMENTS, AttackSet, Presentation, Segment
+from facewarden.evaluation.attack_segments import SEGMENTS, Segment
+from facewarden.evaluation.attacks import ATTACK_TYPES, AttackSet, Presentation
 from facewarden.imaging.video import Frame
 from facewarden.liveness.challenge import Action, Challenge
-from facewarden.liveness.decision import (
-    REASONS,
-    LivenessChecker,
-    LivenessDecision,
-    decode_fingerprint,
-    encode_fingerprint,
-)
+from facewarden.liveness.decision import REASONS, LivenessChecker, LivenessDecision
 from facewarden.liveness.landmarks import LandmarkDetector
+from facewarden.liveness.media import decode_fingerprint, encode_fingerprint
 from facewarden.liveness.pad import PadScorer
 from facewarden.vision import FaceEngine
-
-from .conftest import REPORT
+from tests.conftest import REPORT
 
 CHECKS = ("timing", "faces", "challenge", "depth", "pad", "continuity", "media", "cost")
 

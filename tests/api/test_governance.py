@@ -13,8 +13,7 @@ from sqlalchemy import func, select
 
 from facewarden.api import create_app
 from facewarden.audit import AuditQuery
-from facewarden.service import FaceService
-from facewarden.service.core import LOCAL_ADMIN
+from facewarden.service import LOCAL_ADMIN, FaceService
 from facewarden.store import Subject
 from tests.conftest import Api
 
@@ -24,8 +23,8 @@ def _photo(shared_faces: Path, person: str, i: int = 0) -> Path:
 
 
 def _key(service: FaceService, tenant: str, role: str, name: str) -> dict[str, str]:
-    person = service.create_person(LOCAL_ADMIN, name=name, person_roles={role}, tenant_id=tenant)
-    _, secret = service.create_api_key(LOCAL_ADMIN, name=name, key_roles={role}, person_id=person, tenant_id=tenant)
+    person = service.accounts.create_person(LOCAL_ADMIN, name=name, person_roles={role}, tenant_id=tenant)
+    _, secret = service.accounts.create_api_key(LOCAL_ADMIN, name=name, key_roles={role}, person_id=person, tenant_id=tenant)
     return {"Authorization": f"Bearer {secret}"}
 
 
@@ -97,7 +96,7 @@ def test_consent_records_the_term_and_withdrawal_erases_at_once(api: Api, shared
     probe = (shared_faces / "people" / "test" / "obama1.jpg").read_bytes()
     assert api.verify("obama", probe).status_code == 404
     assert api.identify(probe).json()["faces"][0]["candidates"] == []
-    assert api.service.vault.versions_in_use() == {}
+    assert api.service.keyring.versions_in_use() == {}
     assert api.client.get("/v1/me", headers=me).status_code == 401  # the credential died with the record
     assert api.service.audit.query(AuditQuery(operation="consent_withdraw"))[0]["outcome"] == "consent_withdrawn"
 
@@ -115,14 +114,14 @@ def test_retention_job_destroys_expired_templates_and_their_keys(api: Api, share
     svc = api.service
     api.enrol("obama", [_photo(shared_faces, "obama")], expires_at="2027-01-01T00:00:00Z")  # consent term
     api.enrol("biden", [_photo(shared_faces, "biden")])  # 3-year purpose retention
-    assert svc.vault.versions_in_use() == {1: 2}
+    assert svc.keyring.versions_in_use() == {1: 2}
     start = svc.clock()
     r = api.client.post("/v1/retention/run", headers=api.keys["admin"])
     assert r.json()["subjects_destroyed"] == 0
     svc.clock = lambda: start.replace(year=2027, month=1, day=2)
     assert api.client.post("/v1/retention/run", headers=api.keys["admin"]).json()["subjects_destroyed"] == 1
     assert [s["subject"] for s in api.client.get("/v1/subjects", headers=api.keys["operator"]).json()] == ["biden"]
-    assert svc.vault.versions_in_use() == {1: 1}
+    assert svc.keyring.versions_in_use() == {1: 1}
     # BIPA: at the latest 3 years after the last interaction. A verification moves the last interaction.
     svc.clock = lambda: start + timedelta(days=3 * 365 - 10)
     assert api.verify("biden", _photo(shared_faces, "biden", 1).read_bytes()).json()["match"] is True
@@ -130,7 +129,7 @@ def test_retention_job_destroys_expired_templates_and_their_keys(api: Api, share
     assert api.client.post("/v1/retention/run", headers=api.keys["admin"]).json()["subjects_destroyed"] == 0
     svc.clock = lambda: start + timedelta(days=6 * 365)
     assert api.client.post("/v1/retention/run", headers=api.keys["admin"]).json()["subjects_destroyed"] == 1
-    assert _subjects(svc) == 0 and svc.vault.versions_in_use() == {}
+    assert _subjects(svc) == 0 and svc.keyring.versions_in_use() == {}
     assert api.client.post("/v1/retention/run", headers=api.keys["operator"]).status_code == 403
     assert svc.audit.verify().ok
 
@@ -202,7 +201,7 @@ def test_per_person_limits_on_verifications_and_searches(api: Api, shared_faces:
     assert [api.verify("obama", probe).status_code for _ in range(3)] == [200, 200, 429]
     assert api.verify("obama", probe).json()["error"]["code"] == "person_rate_limited"
     # Another device is not held back by the first one's limit.
-    _, other = svc.create_api_key(LOCAL_ADMIN, name="tablet 2", key_roles={"verifier"})
+    _, other = svc.accounts.create_api_key(LOCAL_ADMIN, name="tablet 2", key_roles={"verifier"})
     r = api.client.post("/v1/subjects/obama/verify", files={"image": ("p.jpg", probe)}, data={"purpose": "login"},
                         headers={"Authorization": f"Bearer {other}"})
     assert r.status_code == 200
@@ -214,21 +213,21 @@ def test_per_person_limits_on_verifications_and_searches(api: Api, shared_faces:
 
 def test_people_roles_and_keys(service: FaceService) -> None:
     client = TestClient(create_app(service))
-    alice = service.create_person(LOCAL_ADMIN, name="Alice Reviewer", person_roles={"reviewer"}, tenant_id="dmv")
+    alice = service.accounts.create_person(LOCAL_ADMIN, name="Alice Reviewer", person_roles={"reviewer"}, tenant_id="dmv")
     with pytest.raises(Exception, match="must belong to a person"):
-        service.create_api_key(LOCAL_ADMIN, name="k", key_roles={"reviewer"}, tenant_id="dmv")
+        service.accounts.create_api_key(LOCAL_ADMIN, name="k", key_roles={"reviewer"}, tenant_id="dmv")
     with pytest.raises(Exception, match="only its person's roles"):
-        service.create_api_key(LOCAL_ADMIN, name="k", key_roles={"admin"}, person_id=alice, tenant_id="dmv")
+        service.accounts.create_api_key(LOCAL_ADMIN, name="k", key_roles={"admin"}, person_id=alice, tenant_id="dmv")
     with pytest.raises(Exception, match="No such active person"):
-        service.create_api_key(LOCAL_ADMIN, name="k", key_roles={"reviewer"}, person_id=alice)  # wrong tenant
-    _, secret = service.create_api_key(LOCAL_ADMIN, name="k", key_roles={"reviewer"}, person_id=alice,
+        service.accounts.create_api_key(LOCAL_ADMIN, name="k", key_roles={"reviewer"}, person_id=alice)  # wrong tenant
+    _, secret = service.accounts.create_api_key(LOCAL_ADMIN, name="k", key_roles={"reviewer"}, person_id=alice,
                                        tenant_id="dmv")
-    who = service.authenticate(secret)
+    who = service.accounts.authenticate(secret)
     assert who.principal == f"person:{alice}" and who.roles == {"reviewer"} and who.tenant_id == "dmv"
     # An administrator of one tenant cannot create people in another.
     admin = replace(LOCAL_ADMIN, tenant_id="bank", principal="person:x")
     with pytest.raises(Exception, match="another tenant"):
-        service.create_person(admin, name="Mallory", person_roles={"operator"}, tenant_id="dmv")
+        service.accounts.create_person(admin, name="Mallory", person_roles={"operator"}, tenant_id="dmv")
     assert client.get("/v1/purposes", headers={"Authorization": f"Bearer {secret}"}).json()["purposes"]
 
 
@@ -268,7 +267,7 @@ def test_device_keys_bound_to_a_purpose_and_expired_templates_never_match(api: A
     svc = api.service
     api.enrol("obama", [_photo(shared_faces, "obama")], expires_at="2027-01-01T00:00:00Z")
     probe = (shared_faces / "people" / "test" / "obama1.jpg").read_bytes()
-    _, terminal = svc.create_api_key(LOCAL_ADMIN, name="payment terminal", key_roles={"verifier"},
+    _, terminal = svc.accounts.create_api_key(LOCAL_ADMIN, name="payment terminal", key_roles={"verifier"},
                                      purposes={"payment"})
     r = api.client.post("/v1/subjects/obama/verify", files={"image": ("p.jpg", probe)}, data={"purpose": "login"},
                         headers={"Authorization": f"Bearer {terminal}"})
@@ -286,7 +285,7 @@ def test_subjects_cannot_erase_records_held_under_a_law_and_long_fields_are_4xx(
     admin = replace(LOCAL_ADMIN, tenant_id="default")
     from facewarden.governance import policy
 
-    svc.define_purpose(admin, policy.PurposeSpec("border", "Border control", frozenset({"law"}), 365, "travellers"))
+    svc.governance.define_purpose(admin, policy.PurposeSpec("border", "Border control", frozenset({"law"}), 365, "travellers"))
     r = api.enrol("obama", [_photo(shared_faces, "obama")], purpose="border", legal_basis="law")
     me = {"Authorization": f"Bearer {r.json()['subject_credential']}"}
     r = api.client.delete("/v1/me", headers=me)

@@ -15,9 +15,8 @@ from playwright.sync_api import sync_playwright
 
 from facewarden.api import create_app
 from facewarden.api.tls import ensure_self_signed
-from facewarden.service import FaceService
-from facewarden.service.core import LOCAL_ADMIN
-from tests.test_reports import SINCE, UNTIL, write_quarter
+from facewarden.service import LOCAL_ADMIN, FaceService
+from tests.api.test_reports import SINCE, UNTIL, write_quarter
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -48,8 +47,8 @@ def test_reports_render_in_a_real_browser(service: FaceService, server: str, tmp
         pytest.fail(f"Chromium is missing at {CHROMIUM}: run `make system-deps`.")
     with service.db.session() as s:  # creates the tenants dmv, police-a, police-b, ...
         write_quarter(s)
-    person = service.create_person(LOCAL_ADMIN, name="DMV privacy office", person_roles={"auditor"}, tenant_id="dmv")
-    _, secret = service.create_api_key(LOCAL_ADMIN, name="aud", key_roles={"auditor"}, person_id=person,
+    person = service.accounts.create_person(LOCAL_ADMIN, name="DMV privacy office", person_roles={"auditor"}, tenant_id="dmv")
+    _, secret = service.accounts.create_api_key(LOCAL_ADMIN, name="aud", key_roles={"auditor"}, person_id=person,
                                        tenant_id="dmv")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])

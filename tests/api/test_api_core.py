@@ -9,10 +9,9 @@ import numpy as np
 from PIL import Image, ImageFilter
 from sqlalchemy import select, update
 
-from facewarden.service.core import LOCAL_ADMIN
+from facewarden.service import LOCAL_ADMIN
 from facewarden.store import Subject, Template
-
-from .conftest import Api
+from tests.conftest import Api
 
 
 def _jpeg(img: Image.Image) -> bytes:
@@ -104,11 +103,11 @@ def test_export_then_erase_destroys_the_data_key(enrolled_api: Api, shared_faces
     assert len(exported["templates"]) == 2 and len(exported["templates"][0]["embedding"]) == 128
     assert exported["templates"][0]["model"].startswith("dlib_resnet_v1_128d@dlib-")
     key_id = f"default/{exported['subject_id']}"
-    assert enrolled_api.service.vault.get(key_id)
+    assert enrolled_api.service.keyring.store.get(key_id)
     r = enrolled_api.client.delete("/v1/subjects/obama", headers=h)
     assert r.status_code == 200 and r.json()["data_key_destroyed"] is True
     assert enrolled_api.client.get("/v1/subjects/obama/export", headers=h).status_code == 404
-    assert enrolled_api.service.vault.versions_in_use() == {1: 4}
+    assert enrolled_api.service.keyring.versions_in_use() == {1: 4}
     probe = (shared_faces / "people" / "test" / "obama1.jpg").read_bytes()
     faces = enrolled_api.identify(probe).json()["faces"]
     assert all(c["subject"] != "obama" for c in faces[0]["candidates"])
@@ -129,7 +128,7 @@ def test_flipped_ciphertext_byte_is_refused(enrolled_api: Api, shared_faces: Pat
     r = enrolled_api.verify("obama", (shared_faces / "people" / "test" / "obama1.jpg").read_bytes())
     assert r.status_code == 409 and r.json()["error"]["code"] == "template_integrity"
     # The gallery leaves the tampered subject out instead of matching it.
-    assert svc.refresh_gallery(force=True) == 1
+    assert svc.matching.refresh_gallery(force=True) == 1
 
 
 def test_ciphertext_moved_to_another_subject_is_refused(enrolled_api: Api, shared_faces: Path) -> None:
@@ -215,12 +214,12 @@ def test_bad_inputs_get_clear_4xx_and_the_service_keeps_serving(enrolled_api: Ap
 
 
 def test_face_too_small_for_the_configured_minimum(api: Api, shared_faces: Path) -> None:
-    api.service.engine.min_face_px = 150
+    api.service.embedder.min_face_px = 150
     try:
         r = api.enrol("kit", [shared_faces / "people" / "train" / "kit_harington" / "john1.jpeg"])  # ~130 px face
         assert r.status_code == 422 and r.json()["error"]["code"] == "face_too_small"
     finally:
-        api.service.engine.min_face_px = 40
+        api.service.embedder.min_face_px = 40
 
 
 def test_enrolment_needs_purpose_legal_basis_and_consent_details(api: Api, shared_faces: Path) -> None:
@@ -240,7 +239,7 @@ def test_authentication_rate_and_size_limits(api: Api, shared_faces: Path) -> No
                         headers={**api.keys["operator"], "content-type": "application/octet-stream"})
     assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
     # A revoked key stops working at once.
-    key_id, secret = api.service.create_api_key(LOCAL_ADMIN, name="t", key_roles={"operator"})
+    key_id, secret = api.service.accounts.create_api_key(LOCAL_ADMIN, name="t", key_roles={"operator"})
     assert api.client.get("/v1/subjects", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
     assert api.client.delete(f"/v1/api-keys/{key_id}", headers=api.keys["admin"]).status_code == 200
     assert api.client.get("/v1/subjects", headers={"Authorization": f"Bearer {secret}"}).status_code == 401
@@ -267,14 +266,14 @@ def test_key_rotation_rewraps_data_keys_and_retires_the_old_version(enrolled_api
     r = enrolled_api.client.post("/v1/keys/rotate", json={"retire_old": True}, headers=enrolled_api.keys["admin"])
     assert r.status_code == 202, r.text
     approve = f"/v1/approvals/{r.json()['pending_action']}/approve"
-    assert svc.vault.kek.versions() == [1]  # nothing happened yet
+    assert svc.keyring.kek.versions() == [1]  # nothing happened yet
     same = enrolled_api.client.post(approve, headers=enrolled_api.keys["admin"])
     assert same.status_code == 403 and same.json()["error"]["code"] == "same_person"
     r = enrolled_api.client.post(approve, headers=enrolled_api.keys["admin2"])
     assert r.status_code == 200, r.text
     result = r.json()["result"]
     assert result["current_version"] == 2 and result["rewrapped"] == 5 and result["retired"] == [1]
-    assert svc.vault.versions_in_use() == {2: 5} and svc.vault.kek.versions() == [2]
+    assert svc.keyring.versions_in_use() == {2: 5} and svc.keyring.kek.versions() == [2]
     with svc.db.session() as s:
         assert dict(s.execute(select(Template.id, Template.ciphertext)).all()) == before  # not re-encrypted
     probe = (shared_faces / "people" / "test" / "obama1.jpg").read_bytes()

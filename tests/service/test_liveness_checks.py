@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from facewarden.errors import ErrorKind
 from facewarden.imaging import decode_image
 from facewarden.imaging.video import Frame, VideoLimits, VideoRejected, decode_frames, decode_video
 from facewarden.liveness.blink import EAR_THRESHOLDS, IMAGE_THRESHOLDS, detect_blinks
@@ -40,8 +41,7 @@ from facewarden.liveness.landmarks import FaceLandmarks, LandmarkDetector
 from facewarden.liveness.measures import FrameMeasures, measure_frames
 from facewarden.liveness.media import check_stillness, check_timing, fingerprint, is_reused, reuse_distance
 from facewarden.liveness.pad import PadModelError, PadScorer
-
-from .conftest import REPORT
+from tests.conftest import REPORT
 
 LONG = VideoLimits(max_duration_s=40.0, max_frames=600, max_decoded_frames=2000)
 
@@ -178,7 +178,7 @@ def test_decode_video_refuses_what_is_outside_the_limits(video_dir: Path) -> Non
     assert code(d0[:64] + bytes(4096)) == "corrupt_video"
     with pytest.raises(VideoRejected) as info:
         decode_video(d6)
-    assert info.value.status == 413
+    assert info.value.kind is ErrorKind.TOO_LARGE  # HTTP 413
 
 
 def test_decode_frames_accepts_jpeg_png_with_timestamps(clip: Callable[..., list[Frame]]) -> None:
@@ -258,7 +258,7 @@ def test_pad_refuses_models_that_are_not_the_pinned_files(pad_dir: Path, tmp_pat
         (tmp_path / name).write_bytes(bytes(data))
     with pytest.raises(PadModelError) as info:
         PadScorer(tmp_path)
-    assert "minifasnet_v1se.onnx" in info.value.message and info.value.status == 503
+    assert "minifasnet_v1se.onnx" in info.value.message and info.value.kind is ErrorKind.UNAVAILABLE  # HTTP 503
 
 
 # ---------------------------------------------------------------- pose --------------------------------------

@@ -23,8 +23,7 @@ from facewarden.evaluation.attacks import SEGMENTS, AttackSet, Presentation
 from facewarden.liveness import challenge as challenge_module
 from facewarden.liveness.challenge import Action
 from facewarden.liveness.landmarks import LandmarkDetector
-from facewarden.service import FaceService, build_service
-from facewarden.service.core import LOCAL_ADMIN
+from facewarden.service import LOCAL_ADMIN, FaceService, build_service
 from facewarden.store import LivenessFrame, LivenessSession
 from facewarden.vision import FaceEngine
 from tests.conftest import make_settings
@@ -56,7 +55,7 @@ class Device:
     """A payment terminal: its own verifier key, bound to the payment purpose."""
 
     def __init__(self, service: FaceService, name: str = "terminal") -> None:
-        _, secret = service.create_api_key(LOCAL_ADMIN, name=name, key_roles={"verifier"}, purposes={PURPOSE})
+        _, secret = service.accounts.create_api_key(LOCAL_ADMIN, name=name, key_roles={"verifier"}, purposes={PURPOSE})
         self.headers = {"Authorization": f"Bearer {secret}"}
         self.client = TestClient(create_app(service))
 
@@ -79,7 +78,7 @@ class Device:
 def _enrol(service: FaceService, subject: str, photo: np.ndarray) -> None:
     from facewarden.service import EnrolRequest
 
-    service.enrol(LOCAL_ADMIN, EnrolRequest(subject, [_jpeg(photo)], PURPOSE, "contract"))
+    service.matching.enrol(LOCAL_ADMIN, EnrolRequest(subject, [_jpeg(photo)], PURPOSE, "contract"))
 
 
 def _session(device: Device, subject: str, p: Presentation, monkeypatch: pytest.MonkeyPatch) -> str:
@@ -128,14 +127,14 @@ def test_payment_verification_needs_a_passed_single_use_liveness_session(
     with live.db.session(readonly=True) as s:
         frames = s.scalars(select(LivenessFrame).where(LivenessFrame.session_id == session)).all()
     assert 1 <= len(frames) <= 4 and all(not f.ciphertext.startswith(b"\xff\xd8") for f in frames)
-    assert live.vault.get(f"liveness/{session}")
+    assert live.keyring.store.get(f"liveness/{session}")
     start = live.clock()
     live.clock = lambda: start + timedelta(days=live.settings.liveness_audit_frames_days + 1)
-    live.run_retention(LOCAL_ADMIN)
+    live.retention.run(LOCAL_ADMIN)
     with live.db.session(readonly=True) as s:
         assert s.scalars(select(LivenessFrame).where(LivenessFrame.session_id == session)).all() == []
     with pytest.raises(KeyUnavailable):
-        live.vault.get(f"liveness/{session}")
+        live.keyring.store.get(f"liveness/{session}")
 
 
 def _attacks(attacks: AttackSet) -> list[Presentation]:
@@ -154,7 +153,7 @@ def test_every_attack_type_is_refused_through_the_api(live: FaceService, attacks
     spoof = (attacks.faces / "spoof" / "image_T1.jpg").read_bytes()
     from facewarden.service import EnrolRequest
 
-    live.enrol(LOCAL_ADMIN, EnrolRequest("spoof-person", [spoof], PURPOSE, "contract"))
+    live.matching.enrol(LOCAL_ADMIN, EnrolRequest("spoof-person", [spoof], PURPOSE, "contract"))
     terminal = Device(live)
     seen: dict[str, list[str]] = {}
     for p in _attacks(attacks):
@@ -185,12 +184,12 @@ def test_a_recording_replayed_with_the_same_actions_is_refused(live: FaceService
     assert terminal.submit(again, genuine).json()["passed"] is False
     assert "replayed_recording" in (_row(live, again).reasons or "")
     # Erasing the person takes their liveness leftovers too: sealed frames, their keys, clip fingerprints.
-    live.erase(LOCAL_ADMIN, "customer")
+    live.rights.erase(LOCAL_ADMIN, "customer")
     with live.db.session(readonly=True) as s:
         assert s.scalars(select(LivenessFrame)).all() == []
     assert _row(live, first).fingerprint is None
     with pytest.raises(KeyUnavailable):
-        live.vault.get(f"liveness/{first}")
+        live.keyring.store.get(f"liveness/{first}")
 
 
 def test_failures_are_rate_limited_and_sessions_expire(live: FaceService, attacks: AttackSet,
