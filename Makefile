@@ -44,6 +44,7 @@ bench: setup
 	$(BIN)/python bench/bench_enrol.py
 	$(BIN)/python bench/bench_latency.py
 	$(BIN)/python bench/bench_audit.py
+	$(BIN)/python bench/bench_gallery.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
