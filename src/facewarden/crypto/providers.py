@@ -7,13 +7,13 @@ used, so python-pkcs11 is not loaded by a deployment that keeps its KEK in a fil
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from urllib.parse import quote
 
 from facewarden.config import Settings
 from facewarden.crypto.kek import KeyEncryptionKeyProvider
 from facewarden.errors import InternalError
+from facewarden.registry import load
 
 ProviderFactory = Callable[[str, Settings, bool], KeyEncryptionKeyProvider]
 
@@ -42,18 +42,8 @@ def scheme_of(uri: str) -> str:
 
 
 def provider_factory(scheme: str) -> ProviderFactory:
-    target = PROVIDERS.get(scheme)
-    if target is None:
-        raise InternalError(f"No key-encryption key provider is registered for the URI scheme {scheme!r} "
-                            f"(known schemes: {', '.join(sorted(PROVIDERS))}). Check FACEWARDEN_KEK_URI.",
-                            code="config")
-    module_name, _, function = target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise InternalError(f"The {scheme}: key provider ({module_name}) cannot be loaded: {exc}. Install what "
-                            "it needs or choose another FACEWARDEN_KEK_URI.", code="config") from exc
-    factory: ProviderFactory = getattr(module, function)
+    factory: ProviderFactory = load(PROVIDERS, scheme, what="key-encryption key provider", known="known schemes",
+                                    setting="FACEWARDEN_KEK_URI")
     return factory
 
 

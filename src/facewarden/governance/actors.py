@@ -38,5 +38,10 @@ class Actor:
     def is_local_admin(self) -> bool:
         return self.principal == LOCAL_ADMIN_PRINCIPAL
 
+    def read_scope(self, requested: str | None) -> str | None:
+        """The tenant a read (audit log, reports) covers: API callers read their own tenant; the local
+        administrator (CLI) names one, or reads every tenant with None."""
+        return requested if self.is_local_admin else self.tenant_id
+
 
 LOCAL_ADMIN = Actor(DEFAULT_TENANT, LOCAL_ADMIN_PRINCIPAL, frozenset(roles.ALL_ROLES))

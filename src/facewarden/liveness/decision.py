@@ -53,6 +53,7 @@ from facewarden.liveness.media import (
 )
 from facewarden.liveness.pad import PadScorer
 from facewarden.liveness.surface import SurfaceResult, surface_misalignment
+from facewarden.vision.distance import distance_fn
 from facewarden.vision.engine import FaceEngine
 
 # The fingerprint and surface names are re-exported: callers imported them from here before they moved.
@@ -312,15 +313,15 @@ class LivenessChecker:
             assert lm is not None
             face = self.engine.embed_box(frames[i].rgb, dlib.rectangle(*lm.box), check_quality=False)
             vectors.append(face.embedding.astype(np.float64))
-        within = max((float(np.linalg.norm(a - b)) for k, a in enumerate(vectors) for b in vectors[k + 1:]),
-                     default=0.0)
+        dist = distance_fn(self.engine.metric)  # the embedder's own metric, as in verify and identify
+        within = max((float(dist(a, b)) for k, a in enumerate(vectors) for b in vectors[k + 1:]), default=0.0)
         info: dict[str, Any] = {"frames": picks, "max_distance_within": _num(within) if vectors else None,
                                 "largest_jump": jump, "threshold": p.continuity_threshold}
         if vectors and within > p.continuity_threshold:
             failed.add("face_changed")
         if enrolled and vectors:
             refs = np.stack([np.asarray(e, dtype=np.float64).ravel() for e in enrolled])
-            to_enrolled = [float(np.linalg.norm(refs - v, axis=1).min()) for v in vectors]
+            to_enrolled = [float(dist(refs, v).min()) for v in vectors]
             median = float(np.median(to_enrolled))
             info |= {"to_enrolled": [_num(d) for d in to_enrolled], "median_to_enrolled": _num(median),
                      "match_threshold": self.match_threshold}

@@ -12,7 +12,7 @@ from facewarden.audit import AuditQuery, LogPublicKey, make_witness
 from facewarden.audit.verify import VerifyReport
 from facewarden.errors import Forbidden, NotFound
 from facewarden.governance import roles
-from facewarden.governance.actors import LOCAL_ADMIN_PRINCIPAL, Actor
+from facewarden.governance.actors import Actor
 from facewarden.service.context import ServiceContext
 from facewarden.store import repositories
 
@@ -23,8 +23,7 @@ class Auditing:
 
     def _scope(self, actor: Actor, q: AuditQuery) -> AuditQuery:
         """Auditors see their own tenant's entries; the local administrator (CLI) sees every tenant."""
-        tenant = q.tenant_id if actor.principal == LOCAL_ADMIN_PRINCIPAL else actor.tenant_id
-        return replace(q, tenant_id=tenant)
+        return replace(q, tenant_id=actor.read_scope(q.tenant_id))
 
     def _resolve_subject(self, actor: Actor, q: AuditQuery, subject: str | None) -> AuditQuery:
         if subject is None:
@@ -76,15 +75,15 @@ class Auditing:
         return self.ctx.audit.consistency_proof(first, second)
 
     # -- for the server's own operator (CLI, serve) -------------------------------------------------
-    def _local_only(self, actor: Actor, operation: str) -> None:
+    @staticmethod
+    def _local_only(actor: Actor) -> None:
         if not actor.is_local_admin:
             raise Forbidden("Only the local administrator (CLI on the server) runs this.", code="local_only")
-        self.ctx.require(actor, operation, roles.ADMIN)
 
     def verify_log(self, actor: Actor, public_key: LogPublicKey | None = None,
                    extra_witnesses: Sequence[str] = ()) -> VerifyReport:
         """Check every entry against the signed tree heads and the witnesses' copies."""
-        self._local_only(actor, "audit_verify")
+        self._local_only(actor)
         verify = self.ctx.settings.audit_witness_ca or True
         return self.ctx.audit.verify(public_key, [make_witness(w, verify=verify) for w in extra_witnesses])
 

@@ -3,6 +3,7 @@ erasure, each under dual control where one administrator alone must not decide."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +11,7 @@ from facewarden.audit import AuditEvent
 from facewarden.errors import Conflict, InvalidInput
 from facewarden.governance import policy, roles
 from facewarden.governance.actors import Actor
-from facewarden.service.approvals import DualControl
+from facewarden.service.approvals import DualControl, Executor
 from facewarden.service.common import iso, purpose_row
 from facewarden.service.context import ServiceContext
 from facewarden.service.rights import SubjectRights
@@ -36,7 +37,8 @@ class Governance:
         approvals.register("le_policy", self._apply_approved("le_policy", self._apply_le_policy))
 
     @staticmethod
-    def _apply_approved(kind: str, apply: Any) -> Any:
+    def _apply_approved(kind: str, apply: Callable[[str, dict[str, Any], AuditEvent], dict[str, Any]]) -> Executor:
+        """An approved policy change runs in the approver's tenant, under an audit event of its own kind."""
         def run(approver: Actor, params: dict[str, Any]) -> dict[str, Any]:
             return apply(approver.tenant_id, params, AuditEvent(approver.tenant_id, approver.principal, kind))
         return run

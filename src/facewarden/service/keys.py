@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from facewarden.governance import roles
@@ -34,8 +33,7 @@ class KeyManagement:
         return self._rotate(actor, retire_old=retire_old, progress=progress)
 
     def _rotate_approved(self, approver: Actor, params: dict[str, Any]) -> dict[str, Any]:
-        approved = replace(approver, roles=approver.roles | {roles.OPERATOR})
-        return self._rotate(approved, retire_old=bool(params.get("retire_old")))
+        return self._rotate(approver, retire_old=bool(params.get("retire_old")))
 
     def _rotate(self, actor: Actor, *, retire_old: bool = False,
                 progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:

@@ -27,8 +27,8 @@ from facewarden.service.subjects import (
     check_usable,
     current_model_templates,
     matchable,
-    open_templates,
     purpose_of,
+    refresh_gallery,
     subject_of,
 )
 from facewarden.store import Subject, Template, repositories
@@ -101,7 +101,7 @@ class Matching:
         `progress(stage, done, total)` reports the "embedding" and "enrolling" stages."""
         from facewarden.vision.batch import EngineOptions, embed_files
 
-        actor.require(roles.OPERATOR)
+        self.ctx.require(actor, "enrol", roles.OPERATOR)  # a refusal is audited like any other
         paths = [p for ps in photos_by_subject.values() for p in ps]
         faces: dict[Path, DetectedFace] = {}
         failed: list[dict[str, str]] = []
@@ -333,25 +333,3 @@ class Matching:
                 ctx.audit.append(s, event)
             return results
 
-
-def refresh_gallery(ctx: ServiceContext, *, force: bool = False) -> int:
-    """Reload the gallery cache from the encrypted store when the generation moved; returns how many subjects
-    were left out (their key or ciphertext failed)."""
-    with ctx.db.session(readonly=True) as s:
-        generation = repositories.gallery_generation(s)
-        if not force and generation == ctx.gallery.generation:
-            return 0
-        purposes = repositories.all_purposes(s)
-        version = ctx.embedder.model.version
-        entries, skipped = [], 0
-        for subject in repositories.all_subjects(s):
-            if retain_until(subject, purposes.get((subject.tenant_id, subject.purpose))) <= ctx.clock():
-                continue
-            try:
-                entries += [GalleryEntry(subject.tenant_id, subject.id, t.id, subject.purpose, vec)
-                            for t, vec in open_templates(ctx, subject) if t.model_version == version]
-            except FaceWardenError as exc:
-                skipped += 1
-                log.warning("subject %s left out of the gallery: %s", subject.id, exc.code)
-    ctx.gallery.replace_all(entries, generation)
-    return skipped

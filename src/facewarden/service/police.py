@@ -26,7 +26,6 @@ from facewarden.governance import policy, roles
 from facewarden.governance.actors import Actor
 from facewarden.service.common import aware, iso
 from facewarden.service.context import ServiceContext
-from facewarden.service.matching import refresh_gallery
 from facewarden.service.police_records import (
     MARKING,
     MAX_CASE_NUMBER,
@@ -37,7 +36,7 @@ from facewarden.service.police_records import (
     grant_json,
     request_json,
 )
-from facewarden.service.subjects import matchable
+from facewarden.service.subjects import matchable, refresh_gallery
 from facewarden.store import LawEnforcementPolicy, LeCandidate, LeSearch, SearchGrant, SearchRequest, repositories
 
 log = logging.getLogger("facewarden.lawenforcement")

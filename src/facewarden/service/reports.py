@@ -23,7 +23,7 @@ class Reports:
         data. API callers get their own tenant; the local administrator names one or gets every one (None)."""
         ctx = self.ctx
         with ctx.audited(actor, "transparency_report", roles.AUDITOR, roles.ADMIN, roles.REVIEWER) as event:
-            scope = tenant_id if actor.is_local_admin else actor.tenant_id
+            scope = actor.read_scope(tenant_id)
             try:
                 with ctx.db.session(readonly=True) as s:
                     facts = report_queries.transparency_facts(s, scope, since, until)
@@ -38,7 +38,7 @@ class Reports:
         """The GDPR Art. 30 record generated from the purposes and settings in force now."""
         ctx = self.ctx
         with ctx.audited(actor, "processing_record", roles.AUDITOR, roles.ADMIN) as event:
-            scope = tenant_id if actor.is_local_admin else actor.tenant_id
+            scope = actor.read_scope(tenant_id)
             with ctx.db.session(readonly=True) as s:
                 facts = report_queries.processing_facts(s, scope)
             record = report_rules.processing_record(facts, ctx.settings)

@@ -3,16 +3,20 @@ through the key ring."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection
 
 import numpy as np
 from sqlalchemy.orm import Session
 
-from facewarden.errors import Gone, Locked, NotFound
+from facewarden.errors import FaceWardenError, Gone, Locked, NotFound
+from facewarden.gallery import GalleryEntry
 from facewarden.governance.actors import Actor
 from facewarden.service.common import retain_until
 from facewarden.service.context import ServiceContext
 from facewarden.store import Purpose, Subject, Template, repositories
+
+log = logging.getLogger("facewarden.service")
 
 
 def subject_of(s: Session, actor: Actor, external_id: str | None, *, for_update: bool = False) -> Subject:
@@ -67,3 +71,26 @@ def check_usable(ctx: ServiceContext, s: Session, subject: Subject) -> None:
     if expires <= ctx.clock():
         raise Gone(f"The templates of '{subject.external_id}' expired on {expires.isoformat()}; "
                    "re-enrol with fresh consent.", code="template_expired")
+
+
+def refresh_gallery(ctx: ServiceContext, *, force: bool = False) -> int:
+    """Reload the gallery cache from the encrypted store when the generation moved; returns how many subjects
+    were left out (their key or ciphertext failed)."""
+    with ctx.db.session(readonly=True) as s:
+        generation = repositories.gallery_generation(s)
+        if not force and generation == ctx.gallery.generation:
+            return 0
+        purposes = repositories.all_purposes(s)
+        version = ctx.embedder.model.version
+        entries, skipped = [], 0
+        for subject in repositories.all_subjects(s):
+            if retain_until(subject, purposes.get((subject.tenant_id, subject.purpose))) <= ctx.clock():
+                continue
+            try:
+                entries += [GalleryEntry(subject.tenant_id, subject.id, t.id, subject.purpose, vec)
+                            for t, vec in open_templates(ctx, subject) if t.model_version == version]
+            except FaceWardenError as exc:
+                skipped += 1
+                log.warning("subject %s left out of the gallery: %s", subject.id, exc.code)
+    ctx.gallery.replace_all(entries, generation)
+    return skipped
