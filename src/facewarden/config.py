@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     person_export_limit_per_day: int = 50  # exports (plaintext templates) one person may run per day
     bulk_erase_dual_control_threshold: int = 10  # erasing more subjects a day needs a second administrator
     retention_interval_s: float = 3600.0  # how often `serve` runs the retention job
+    # Key-store intents (crash recovery, crypto/datakeys.py): resolved at start-up and every interval; an intent
+    # of a process on another machine (or one whose liveness cannot be told) waits this long before it is
+    # treated as abandoned, so work in flight is never undone.
+    key_recovery_grace_s: float = 120.0
+    key_recovery_interval_s: float = 300.0
 
     # Liveness: which purposes need a passed liveness session to verify (seeded into new tenants' purposes),
     # where the passive PAD models are (never shipped in the repository), session and retention limits
@@ -88,6 +93,14 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8443
     tls: bool = True
+
+    # Slow and stalled clients (`serve`): each bounds how long a connection may hold a socket and buffers
+    header_timeout_s: float = 10.0  # from connect (or the last answer) to a complete request head
+    keep_alive_s: int = 5  # an idle keep-alive connection is closed after this
+    body_idle_timeout_s: float = 15.0  # a request body that sends nothing for this long is answered 408
+    body_timeout_s: float = 120.0  # a whole request body must arrive within this (25 MiB at ~2 Mbit/s)
+    max_connections: int = 1000  # connections beyond this are closed at once (each TLS one holds ~300 KB)
+    max_concurrent_uploads: int = 8  # multipart requests read and processed at once; more get 503 server_busy
 
     @property
     def resolved_database_url(self) -> str:

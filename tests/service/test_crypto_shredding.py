@@ -8,11 +8,13 @@ import stat
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from facewarden.crypto import LocalKeyFileProvider, TemplateAAD, open_sealed, seal
 from facewarden.crypto.local import KeyFileError
 from facewarden.errors import IntegrityFailure, KeyUnavailable
-from facewarden.service import LOCAL_ADMIN, EnrolRequest, build_service
+from facewarden.service import LOCAL_ADMIN, EnrolRequest, FaceService, build_service
 from facewarden.vision import FaceEngine
 from tests.conftest import make_settings
 
@@ -106,3 +108,65 @@ def test_vault_backup_from_before_rotation_is_useless_once_the_old_kek_is_retire
     restored = build_service(settings, engine_factory=lambda: face_engine)
     with pytest.raises(KeyFileError, match="version 1"):
         restored.rights.export(LOCAL_ADMIN, "biden")
+
+
+# -- the key store and the main database stay consistent when the main transaction fails (issue 10, 5-6) --------
+
+def _fail_on(service: FaceService, event: str, external_id: str) -> str:
+    """A real database failure for one subject: at COMMIT on PostgreSQL (a deferred constraint trigger), at the
+    statement on SQLite (which has no deferred triggers). Returns the statement that removes it."""
+    with service.db.engine.begin() as conn:
+        if service.db.engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("CREATE FUNCTION fw_fail() RETURNS trigger AS $$ BEGIN "
+                                 "RAISE EXCEPTION 'injected commit failure'; END $$ LANGUAGE plpgsql")
+            conn.exec_driver_sql(f"CREATE CONSTRAINT TRIGGER fw_fail AFTER {event} ON subjects DEFERRABLE "
+                                 f"INITIALLY DEFERRED FOR EACH ROW WHEN ({'NEW' if event == 'INSERT' else 'OLD'}"
+                                 f".external_id = '{external_id}') EXECUTE FUNCTION fw_fail()")
+            return "DROP TRIGGER fw_fail ON subjects"
+        row = "NEW" if event == "INSERT" else "OLD"
+        conn.exec_driver_sql(f"CREATE TRIGGER fw_fail BEFORE {event} ON subjects WHEN {row}.external_id = "
+                             f"'{external_id}' BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
+        return "DROP TRIGGER fw_fail"
+
+
+def _erase_entries(service: FaceService, subject_id: str) -> int:
+    with service.db.engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM audit_entries WHERE operation = 'erase' AND "
+                                     "subject_id = :s"), {"s": subject_id}).scalar_one())
+
+
+def test_an_enrolment_failing_at_commit_leaves_no_data_key(service: FaceService, shared_faces: Path) -> None:
+    photos = [p.read_bytes() for p in sorted((shared_faces / "people" / "train" / "obama").iterdir())]
+    drop = _fail_on(service, "INSERT", "doomed")
+    with pytest.raises(DBAPIError, match="injected"):
+        service.matching.enrol(LOCAL_ADMIN, EnrolRequest("doomed", photos, "login", "contract"))
+    assert service.keyring.versions_in_use() == {} and service.keyring.store.intents() == []
+    with service.db.engine.begin() as conn:
+        conn.exec_driver_sql(drop)
+    enrolled = service.matching.enrol(LOCAL_ADMIN, EnrolRequest("doomed", photos, "login", "contract"))
+    assert service.keyring.versions_in_use() == {1: 1} and service.keyring.store.intents() == []
+    assert service.matching.verify(LOCAL_ADMIN, "doomed", photos[0], purpose="login").match
+    assert enrolled["subject_id"] and service.keys.status(LOCAL_ADMIN)["orphan_keys"] == 0
+
+
+def test_an_erasure_failing_at_commit_keeps_a_usable_record_and_a_later_one_shreds(
+        service: FaceService, shared_faces: Path) -> None:
+    photos = [p.read_bytes() for p in sorted((shared_faces / "people" / "train" / "biden").iterdir())]
+    sid = service.matching.enrol(LOCAL_ADMIN, EnrolRequest("biden", photos, "login", "contract"))["subject_id"]
+    drop = _fail_on(service, "DELETE", "biden")
+    with pytest.raises(DBAPIError, match="injected"):
+        service.rights.erase(LOCAL_ADMIN, "biden")
+    # Nothing happened: the record is listed, its key opens it, no entry claims an erasure.
+    assert service.matching.verify(LOCAL_ADMIN, "biden", photos[0], purpose="login").match
+    assert _erase_entries(service, sid) == 0
+    # At COMMIT (PostgreSQL) the shred was journalled already; recovery sees the record and undoes it.
+    left = [i.action for i in service.keyring.store.intents()]
+    assert left == (["shred"] if service.db.engine.dialect.name == "postgresql" else [])
+    assert service.keys.recover(LOCAL_ADMIN, grace_s=0)["shreds_undone"] == len(left)
+    assert service.keyring.store.intents() == [] and service.keyring.versions_in_use() == {1: 1}
+    with service.db.engine.begin() as conn:
+        conn.exec_driver_sql(drop)
+    assert service.rights.erase(LOCAL_ADMIN, "biden")["data_key_destroyed"] is True
+    # Acknowledged: the key is gone already (not at some later recovery), and the entry is there.
+    assert service.keyring.versions_in_use() == {} and service.keyring.store.intents() == []
+    assert _erase_entries(service, sid) == 1

@@ -358,7 +358,7 @@ def test_key_ring_opened_by_uri_with_the_pin_from_the_settings(hsm: Hsm, prefix:
         assert ring.rotate() == 2 and ring.rewrap_all() == 1 and ring.retire_unused() == [1]
         assert ring.open_probe("r1", "police", "city", blob) == b"probe photo"
         assert ring.status() == {"provider": "pkcs11", "current_version": 2, "versions": [2],
-                                 "data_keys_per_version": {2: 1}}
+                                 "data_keys_per_version": {2: 1}, "pending_intents": 1}
     finally:
         ring.close()
 

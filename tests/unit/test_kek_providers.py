@@ -207,3 +207,26 @@ def test_python_pkcs11_is_imported_only_when_its_scheme_is_used(tmp_path: Path) 
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "home")], check=True, capture_output=True,
                          text=True, env=env)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_a_provider_sees_a_rotation_and_retirement_made_by_another_process(tmp_path: Path) -> None:
+    # The server holds one provider open for days; `facewarden keys rotate --retire-old` runs in another process.
+    path = tmp_path / "keys" / "kek.json"
+    server = LocalKeyFileProvider(path, create=True)
+    old = server.wrap(b"s" * 32, b"aad")
+    cli = LocalKeyFileProvider(path)
+    assert cli.rotate() == 2
+    rewrapped = cli.wrap(cli.unwrap(old, b"aad"), b"aad")
+    cli.retire(1)
+    assert server.unwrap(rewrapped, b"aad") == b"s" * 32  # version 2 was unknown to it a moment ago
+    assert server.current_version() == 2 and server.versions() == [2]
+    assert server.wrap(b"n" * 32, b"aad").kek_version == 2  # new keys under the current version, not the retired
+    with pytest.raises(KeyFileError, match="retired"):
+        server.unwrap(old, b"aad")
+    # A rewrite within the same timestamp and size is still caught: an unknown version forces one reload.
+    again = LocalKeyFileProvider(path)
+    again.rotate()
+    newer = again.wrap(b"x" * 32, b"aad")
+    server._stamp = (path.stat().st_ino, path.stat().st_size, path.stat().st_mtime_ns)  # as if it looked unchanged
+    server._keys.pop(3, None)
+    assert server.unwrap(newer, b"aad") == b"x" * 32

@@ -15,13 +15,14 @@ keys_app = typer.Typer(help="Key-encryption keys: status, rotation, retirement."
 apikey_app = typer.Typer(help="API keys for the HTTP API.", no_args_is_help=True)
 person_app = typer.Typer(help="People inside a tenant, whose API keys carry their roles.", no_args_is_help=True)
 
-_ROLES_HELP = "admin, operator, verifier, auditor, reviewer, investigator"
+_ROLES_HELP = "admin, operator, verifier, auditor, reviewer, investigator, metrics (a scraper: /metrics only)"
 
 
 @keys_app.command("status")
 def keys_status() -> None:
-    """KEK versions and how many data keys each wraps."""
-    print_json(open_service().keys.status(LOCAL_ADMIN))
+    """KEK versions, how many data keys each wraps, pending key intents and orphan data keys."""
+    with reported():
+        print_json(open_service().keys.status(LOCAL_ADMIN))
 
 
 @keys_app.command("rotate")
@@ -36,15 +37,32 @@ def keys_rotate(
         bar.total = total
         bar.update(1)
 
-    result = service.keys.rotate(LOCAL_ADMIN, retire_old=retire_old, progress=progress)
+    with reported():
+        result = service.keys.rotate(LOCAL_ADMIN, retire_old=retire_old, progress=progress)
     bar.close()
     print_json(result)
+
+
+@keys_app.command("recover")
+def keys_recover(
+    purge_orphans: Annotated[bool, typer.Option(help="Also destroy data keys nothing uses and no intent explains "
+                                                     "(check the database URL first: a wrong one makes every key "
+                                                     "look unused)")] = False,
+    grace_s: Annotated[float | None, typer.Option(help="Treat intents older than this as abandoned "
+                                                       "(default FACEWARDEN_KEY_RECOVERY_GRACE_S)")] = None,
+) -> None:
+    """Finish or undo key-store changes a crash left half-way (the server also does this at start-up and on a
+    schedule); report orphan data keys."""
+    with reported():
+        print_json(open_service().keys.recover(LOCAL_ADMIN, orphans=True, purge_orphans=purge_orphans,
+                                               grace_s=grace_s))
 
 
 @keys_app.command("retire")
 def keys_retire() -> None:
     """Destroy every KEK version that no data key uses any more."""
-    print_json({"retired": open_service().keys.retire_unused(LOCAL_ADMIN)})
+    with reported():
+        print_json({"retired": open_service().keys.retire_unused(LOCAL_ADMIN)})
 
 
 @apikey_app.command("create")

@@ -4,12 +4,19 @@ it sealed, backups of the main database included, becomes undecryptable.
 
 This hands out raw data keys; only `KeyRing` (keyring.py) should call it. The table, key ids and associated
 data are those of the former `crypto/vault.py`, so existing key databases still open.
+
+The key store and the main database cannot commit together, so every change that must match a main-database
+transaction is journalled in `key_intents`, committed in the key store first: a key is created together with a
+`create` intent (cleared once the main transaction committed), and a `shred` intent is written before the main
+transaction that deletes the records commits (the key and intent go together afterwards). Whatever a crash
+interrupts, the intent says what to finish or undo (`KeyRing.recover`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -27,10 +34,11 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from facewarden.crypto.kek import KeyEncryptionKeyProvider, WrappedKey
 from facewarden.errors import KeyUnavailable
+from facewarden.faults import crash_point
 from facewarden.store.db import make_sqlite_engine
 
 DATA_KEY_BYTES = 32
@@ -46,6 +54,40 @@ data_keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("rewrapped_at", DateTime(timezone=True)),
 )
+# Added after data_keys: `create_all` adds it to existing key databases and leaves data_keys as it is.
+key_intents = Table(
+    "key_intents",
+    datakey_metadata,
+    Column("key_id", String(200), primary_key=True),
+    Column("action", String(8), nullable=False),  # "create" or "shred"
+    Column("owner", String(200), nullable=False),  # the process that wrote it (see intents.process_token)
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+CREATE, SHRED = "create", "shred"
+
+
+@dataclass(frozen=True)
+class Intent:
+    key_id: str
+    action: str
+    owner: str
+    created_at: datetime
+
+
+_CHUNK = 500  # ids per IN (...) list
+
+
+def _chunks(ids: list[str]) -> Iterator[list[str]]:
+    for i in range(0, len(ids), _CHUNK):
+        yield ids[i:i + _CHUNK]
+
+
+def _put_intents(conn: Connection, key_ids: list[str], action: str, owner: str, now: datetime) -> None:
+    """Replace any intent of these keys (a shred supersedes a create left by a crash)."""
+    for chunk in _chunks(key_ids):
+        conn.execute(delete(key_intents).where(key_intents.c.key_id.in_(chunk)))
+    conn.execute(insert(key_intents), [{"key_id": k, "action": action, "owner": owner[:200], "created_at": now}
+                                       for k in key_ids])
 
 
 def _aad(key_id: str) -> bytes:
@@ -67,13 +109,24 @@ class DataKeyStore:
         self.engine = engine
         self.kek = kek
 
-    def create(self, key_id: str) -> bytes:
+    def create(self, key_id: str, owner: str = "") -> bytes:
+        """A new data key, committed with its `create` intent (cleared by `clear_intents` once the main
+        transaction that uses it has committed)."""
         dek = os.urandom(DATA_KEY_BYTES)
         wrapped = self.kek.wrap(dek, _aad(key_id))
+        now = datetime.now(UTC)
         with self.engine.begin() as conn:
             conn.execute(insert(data_keys).values(
                 key_id=key_id, kek_provider=self.kek.name, kek_version=wrapped.kek_version,
-                wrapped=wrapped.blob, created_at=datetime.now(UTC)))
+                wrapped=wrapped.blob, created_at=now))
+            _put_intents(conn, [key_id], CREATE, owner, now)
+        if wrapped.kek_version not in self.kek.versions():
+            # Another process rotated and retired the version between our wrap and our insert (its rewrap
+            # could not see this row): wrap again under the current version while the plaintext is at hand.
+            new = self.kek.wrap(dek, _aad(key_id))
+            with self.engine.begin() as conn:
+                conn.execute(update(data_keys).where(data_keys.c.key_id == key_id).values(
+                    kek_version=new.kek_version, wrapped=new.blob, rewrapped_at=datetime.now(UTC)))
         return dek
 
     def get(self, key_id: str) -> bytes:
@@ -87,8 +140,60 @@ class DataKeyStore:
         return self.kek.unwrap(WrappedKey(row.kek_version, row.wrapped), _aad(key_id))
 
     def destroy(self, key_id: str) -> bool:
+        return self.destroy_many([key_id]) > 0
+
+    def destroy_many(self, key_ids: Collection[str]) -> int:
+        """Delete the keys and their intents in one key-store transaction; how many keys existed."""
+        if not key_ids:
+            return 0
         with self.engine.begin() as conn:
-            return conn.execute(delete(data_keys).where(data_keys.c.key_id == key_id)).rowcount > 0
+            n = 0
+            for chunk in _chunks(list(key_ids)):
+                n += conn.execute(delete(data_keys).where(data_keys.c.key_id.in_(chunk))).rowcount
+                conn.execute(delete(key_intents).where(key_intents.c.key_id.in_(chunk)))
+        return n
+
+    # -- the intent journal ------------------------------------------------------------------------
+    def intend_shred(self, key_ids: Collection[str], owner: str) -> None:
+        """Record, durably, that these keys are to be destroyed once the main transaction commits."""
+        if key_ids:
+            with self.engine.begin() as conn:
+                _put_intents(conn, list(key_ids), SHRED, owner, datetime.now(UTC))
+
+    def clear_intents(self, key_ids: Collection[str]) -> None:
+        if key_ids:
+            with self.engine.begin() as conn:
+                for chunk in _chunks(list(key_ids)):
+                    conn.execute(delete(key_intents).where(key_intents.c.key_id.in_(chunk)))
+
+    def resolve(self, intent: Intent, *, destroy: bool) -> bool:
+        """Drop the intent, and with `destroy` its key, only if the intent is still the one read (its owner may
+        have finished it, or replaced a create by a shred, meanwhile). True if this call resolved it."""
+        with self.engine.begin() as conn:
+            gone = conn.execute(delete(key_intents).where(
+                key_intents.c.key_id == intent.key_id, key_intents.c.action == intent.action,
+                key_intents.c.owner == intent.owner)).rowcount
+            if gone and destroy:
+                conn.execute(delete(data_keys).where(data_keys.c.key_id == intent.key_id))
+        return gone > 0
+
+    def intents(self, key_ids: Collection[str] | None = None) -> list[Intent]:
+        query = select(key_intents).order_by(key_intents.c.created_at)
+        if key_ids is not None:
+            if not key_ids:
+                return []
+            query = query.where(key_intents.c.key_id.in_(list(key_ids)))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [Intent(r.key_id, r.action, r.owner, r.created_at if r.created_at.tzinfo
+                       else r.created_at.replace(tzinfo=UTC)) for r in rows]
+
+    def key_ids(self) -> Iterator[list[str]]:
+        """Every key id, in batches (the orphan scan)."""
+        with self.engine.connect() as conn:
+            result = conn.execute(select(data_keys.c.key_id).order_by(data_keys.c.key_id))
+            while batch := result.fetchmany(_CHUNK):
+                yield [r[0] for r in batch]
 
     def versions_in_use(self) -> dict[int, int]:
         with self.engine.connect() as conn:
@@ -115,6 +220,7 @@ class DataKeyStore:
                     kek_version=new.kek_version, wrapped=new.blob, kek_provider=self.kek.name,
                     rewrapped_at=datetime.now(UTC)))
             done += 1
+            crash_point("rotate.rewrapped")
             if progress:
                 progress(done, len(ids))
         return done

@@ -1,4 +1,8 @@
-"""KEKs in a local key file (JSON, mode 0600): the embedded default."""
+"""KEKs in a local key file (JSON, mode 0600): the embedded default.
+
+Several processes share the file (the server and `facewarden keys rotate` run beside it), so the provider
+reloads it whenever it changed on disk (inode, size or mtime) and, for a version it does not know, once more
+before giving up: a rotation or retirement by another process is seen without a restart."""
 
 from __future__ import annotations
 
@@ -34,10 +38,12 @@ class LocalKeyFileProvider(KeyEncryptionKeyProvider):
             self._keys = {1: AESGCM.generate_key(bit_length=256)}
             self._current = 1
             self._save()
+        self._stamp: tuple[int, int, int] | None = None
         self._load()
 
     def _load(self) -> None:
-        mode = self.path.stat().st_mode
+        st = self.path.stat()
+        mode = st.st_mode
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise KeyFileError(
                 f"The key file {self.path} is readable by other users (mode {oct(mode & 0o777)}). "
@@ -45,6 +51,16 @@ class LocalKeyFileProvider(KeyEncryptionKeyProvider):
         doc = json.loads(self.path.read_text())
         self._keys = {int(v): base64.b64decode(k) for v, k in doc["keys"].items()}
         self._current = int(doc["current"])
+        self._stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def _refresh(self, *, force: bool = False) -> None:
+        """Reload when another process rewrote the file (it is replaced atomically, so the inode changes)."""
+        try:
+            st = self.path.stat()
+        except OSError:
+            return  # keep what we hold; the next operation that needs a missing version says so
+        if force or (st.st_ino, st.st_size, st.st_mtime_ns) != self._stamp:
+            self._load()
 
     def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -59,12 +75,16 @@ class LocalKeyFileProvider(KeyEncryptionKeyProvider):
         os.replace(tmp, self.path)
 
     def current_version(self) -> int:
+        self._refresh()
         return self._current
 
     def versions(self) -> list[int]:
+        self._refresh()
         return sorted(self._keys)
 
     def _key(self, version: int) -> bytes:
+        if version not in self._keys:
+            self._refresh(force=True)  # a version made by another process within the stamp's resolution
         try:
             return self._keys[version]
         except KeyError:
@@ -73,11 +93,13 @@ class LocalKeyFileProvider(KeyEncryptionKeyProvider):
                 "file was replaced. Data keys wrapped under it cannot be opened.") from None
 
     def wrap(self, data_key: bytes, aad: bytes) -> WrappedKey:
+        self._refresh()  # wrap under the version that is current on disk, not the one seen at start-up
         nonce = os.urandom(NONCE_BYTES)
         blob = nonce + AESGCM(self._key(self._current)).encrypt(nonce, data_key, aad)
         return WrappedKey(self._current, blob)
 
     def unwrap(self, wrapped: WrappedKey, aad: bytes) -> bytes:
+        self._refresh()
         key = self._key(wrapped.kek_version)
         try:
             return AESGCM(key).decrypt(wrapped.blob[:NONCE_BYTES], wrapped.blob[NONCE_BYTES:], aad)

@@ -146,7 +146,8 @@ class Liveness:
     def _record(self, actor: Actor, session_id: str, clip: Sequence[Any], decision: Any,
                 event: AuditEvent) -> dict[str, Any]:
         ctx = self.ctx
-        with ctx.db.session() as s:
+        # The audit frames' key (if any) is confirmed once this commits, destroyed if it never did.
+        with ctx.keyring.creating("liveness") as new_keys, ctx.db.session() as s:
             session = self._open_session(s, actor, session_id, for_update=True)  # one answer per session
             session.status = "passed" if decision.passed else "failed"
             session.decided_at = ctx.clock()
@@ -154,6 +155,7 @@ class Liveness:
             session.scores = json.dumps(decision.scores, default=_jsonable)
             if decision.passed:
                 session.fingerprint = json.dumps(decision.fingerprint, default=_jsonable)
+            new_keys.append(ctx.keyring.liveness_key(session.id))
             kept = self._seal_audit_frames(s, session, [clip[i] for i in decision.audit_frames[:MAX_AUDIT_FRAMES]])
             event.outcome = session.status
             event.details = {"session": session_id, "frames": len(clip), "reasons": list(decision.reasons),
@@ -203,10 +205,12 @@ class Liveness:
 
     def expire_frames(self) -> int:
         """Retention: sealed audit frames past their date are deleted and their session keys destroyed."""
+        keyring = self.ctx.keyring
         with self.ctx.db.session() as s:
             sessions = repositories.delete_expired_liveness_frames(s, self.ctx.clock())
-        for sid in sessions:
-            self.ctx.keyring.shred_liveness_frames(sid)
+            keys = [keyring.liveness_key(sid) for sid in sessions]
+            keyring.begin_shred(keys)  # journalled before the deletion commits; destroyed once it has
+            s.info.setdefault("after_commit", []).append(lambda: keyring.finish_shred(keys))
         return len(sessions)
 
 

@@ -135,8 +135,10 @@ class PoliceSearch:
                     self._check_follow_up(s, actor, administering_tenant, fields.case_number, emergency_search_id)
             self.ctx.probe(probe)  # exactly one usable face, or the request is refused now
             request_id = str(uuid.uuid4())
-            sealed = self.ctx.keyring.seal_probe(request_id, administering_tenant, actor.tenant_id, probe)
-            try:
+            # The probe's key is confirmed once the request committed, destroyed if it never did (keyring.creating).
+            with self.ctx.keyring.creating("le_request") as new_keys:
+                new_keys.append(self.ctx.keyring.probe_key(request_id))
+                sealed = self.ctx.keyring.seal_probe(request_id, administering_tenant, actor.tenant_id, probe)
                 with self.ctx.db.session() as s:
                     s.add(SearchRequest(
                         id=request_id, administering_tenant=administering_tenant, requesting_tenant=actor.tenant_id,
@@ -156,9 +158,6 @@ class PoliceSearch:
                                      "max_candidates": fields.max_candidates,
                                      "emergency_search_id": emergency_search_id or None}
                     self.ctx.audit.append(s, event)
-            except Exception:
-                self.ctx.keyring.shred_probe(request_id)
-                raise
         return {"request_id": request_id, "status": "pending", "case_number": fields.case_number.strip(),
                 "administering_tenant": administering_tenant, "authorised_use": fields.authorised_use,
                 "basis_kind": fields.basis_kind, "max_candidates": fields.max_candidates,
@@ -225,7 +224,7 @@ class PoliceSearch:
                                          expires_at=iso(grant.expires_at))
                 self.ctx.audit.append(s, event)
                 if not approve:
-                    self.ctx.keyring.shred_probe(req.id)  # inside the unit of work: if it fails, nothing moves
+                    self._shred_probe_on_commit(s, req.id)
                 result = {"request_id": req.id, "case_number": req.case_number, "status": req.status,
                           "decided_by": actor.principal, "reason": reason, "decided_at": iso(now),
                           "grant": grant_json(grant)}
@@ -378,13 +377,20 @@ class PoliceSearch:
                     if stale:
                         req.status = "expired"
                     req.probe = None
-                    self.ctx.keyring.shred_probe(req.id)
+                    self._shred_probe_on_commit(s, req.id)
                     self.ctx.audit.append(s, AuditEvent(req.administering_tenant, actor.principal, "le_probe_destroy",
                                                     case_id=req.case_number, purpose=policy.LAW_ENFORCEMENT,
                                                     outcome="expired" if stale else "grant_spent",
                                                     details={"request_id": req.id}))
                     destroyed += 1
         return destroyed
+
+    def _shred_probe_on_commit(self, s: Session, request_id: str) -> None:
+        """Journal the probe key's shred in the key store now, destroy the key once this unit of work committed
+        (a crash in between is finished or undone by the key-intent recovery)."""
+        keys = [self.ctx.keyring.probe_key(request_id)]
+        self.ctx.keyring.begin_shred(keys)
+        s.info.setdefault("after_commit", []).append(lambda: self.ctx.keyring.finish_shred(keys))
 
     # -- 5. double confirmation ----------------------------------------------------------------
     def confirm_candidate(self, actor: Actor, candidate_id: str) -> dict[str, Any]:

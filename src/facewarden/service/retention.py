@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from facewarden.audit import AuditEvent
@@ -12,6 +13,7 @@ from facewarden.governance import roles
 from facewarden.governance.actors import LOCAL_ADMIN, Actor
 from facewarden.service.common import retain_until
 from facewarden.service.context import ServiceContext
+from facewarden.service.keys import KeyManagement
 from facewarden.service.liveness import Liveness
 from facewarden.service.police import PoliceSearch
 from facewarden.service.rights import SubjectRights
@@ -21,22 +23,36 @@ log = logging.getLogger("facewarden.governance")
 
 
 class Retention:
-    def __init__(self, ctx: ServiceContext, rights: SubjectRights, police: PoliceSearch, liveness: Liveness) -> None:
+    def __init__(self, ctx: ServiceContext, rights: SubjectRights, police: PoliceSearch, liveness: Liveness,
+                 keys: KeyManagement) -> None:
         self.ctx = ctx
         self.rights = rights
         self.police = police
         self.liveness = liveness
+        self.keys = keys
 
     def start(self, interval_s: float) -> threading.Event:
-        """Run the retention job every `interval_s` seconds in the background; set the event to stop."""
+        """Run the retention job every `interval_s` seconds in the background, and the key-intent recovery every
+        `key_recovery_interval_s`; set the event to stop."""
         stop = threading.Event()
+        recovery_s = self.ctx.settings.key_recovery_interval_s
+        tick = max(1.0, min(interval_s, recovery_s))
 
         def run() -> None:
-            while not stop.wait(interval_s):
-                try:
-                    self.run(LOCAL_ADMIN)
-                except Exception:  # retried at the next interval; the failure is logged
-                    log.exception("the retention job failed")
+            now = time.monotonic()
+            next_retention, next_recovery = now + interval_s, now + recovery_s
+            while not stop.wait(tick):
+                now = time.monotonic()
+                for due, job, name in ((next_recovery, lambda: self.keys.recover(LOCAL_ADMIN), "key recovery"),
+                                       (next_retention, lambda: self.run(LOCAL_ADMIN), "the retention job")):
+                    if now < due:
+                        continue
+                    try:
+                        job()
+                    except Exception:  # retried at the next interval; the failure is logged
+                        log.exception("%s failed", name)
+                next_recovery = next_recovery if now < next_recovery else now + recovery_s
+                next_retention = next_retention if now < next_retention else now + interval_s
 
         threading.Thread(target=run, name="retention", daemon=True).start()
         return stop
@@ -63,6 +79,7 @@ class Retention:
             emergencies = self.police.expire_emergencies(actor)
             probes = self.police.expire_probes(actor)
             frames = self.liveness.expire_frames()
+            self.keys.recover(actor)  # what a crash left between the key store and the main database
             event.details = {"subjects_destroyed": len(due), "emergencies_flagged": emergencies,
                              "probes_destroyed": probes, "liveness_frame_sets_destroyed": frames}
             ctx.audit.record(event)

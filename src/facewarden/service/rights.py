@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from facewarden.audit import AuditEvent
 from facewarden.errors import Conflict, Forbidden, InvalidInput, NotFound
+from facewarden.faults import crash_point
 from facewarden.governance import roles
 from facewarden.governance.actors import Actor
 from facewarden.service.approvals import DualControl
@@ -85,11 +86,19 @@ class SubjectRights:
         event.outcome = outcome
         event.details = {"templates_destroyed": n, "data_key_destroyed": True, "liveness_sessions": len(sessions)}
         ctx.audit.append(s, event)
-        # Destroy the key inside the transaction: if that fails, the records stay and the caller retries.
-        ctx.keyring.shred_subject(tenant_id, subject_id)
-        for session_id in sessions:
-            ctx.keyring.shred_liveness_frames(session_id)
-        s.info.setdefault("after_commit", []).append(lambda: ctx.gallery.remove_subject(tenant_id, subject_id))
+        # The key store commits apart: journal the shred there first, then destroy the keys once the records'
+        # deletion and its audit entry have committed. A crash in between is finished (or, if the deletion never
+        # committed, undone) by the key-intent recovery; the answer is given only once the keys are gone.
+        keys = [ctx.keyring.subject_key(tenant_id, subject_id), *map(ctx.keyring.liveness_key, sessions)]
+        ctx.keyring.begin_shred(keys)
+        crash_point("erase.intent_written")
+
+        def destroy_keys() -> None:
+            ctx.gallery.remove_subject(tenant_id, subject_id)
+            crash_point("erase.committed")
+            ctx.keyring.finish_shred(keys)
+
+        s.info.setdefault("after_commit", []).append(destroy_keys)
         log.info("%s subject=%s tenant=%s", outcome, subject_id, tenant_id)
         return {"subject": external_id, outcome: True, "erased": True, "templates_destroyed": n,
                 "data_key_destroyed": True}

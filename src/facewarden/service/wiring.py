@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from datetime import datetime
 
+from facewarden import faults
 from facewarden.audit import AuditLog, LogSigner, make_witness
 from facewarden.config import Settings
 from facewarden.crypto.keyring import KeyRing, make_keyring
 from facewarden.gallery import Gallery, make_gallery
+from facewarden.governance.actors import LOCAL_ADMIN
 from facewarden.service.accounts import Accounts
 from facewarden.service.approvals import DualControl
 from facewarden.service.auditing import Auditing
@@ -24,6 +27,8 @@ from facewarden.service.retention import Retention
 from facewarden.service.rights import SubjectRights
 from facewarden.store import Database
 from facewarden.vision import Embedder
+
+log = logging.getLogger("facewarden.service")
 
 
 class FaceService:
@@ -40,7 +45,7 @@ class FaceService:
         self.keys = KeyManagement(ctx, self.approvals)
         self.governance = Governance(ctx, self.approvals, self.rights)
         self.police = PoliceSearch(ctx)
-        self.retention = Retention(ctx, self.rights, self.police, self.liveness)
+        self.retention = Retention(ctx, self.rights, self.police, self.liveness, self.keys)
         self.auditing = Auditing(ctx)
         self.reports = Reports(ctx)
 
@@ -90,6 +95,9 @@ def build_service(settings: Settings | None = None, *, create: bool = False,
     from facewarden.vision.engine import FaceEngine
 
     settings = settings or Settings()
+    if faults.ACTIVE:
+        log.warning("FACEWARDEN_TEST_FAULTS is set: this process kills itself at test crash points. Never set it "
+                    "outside the crash tests.")
     if create:
         settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(settings.home, 0o700)
@@ -104,4 +112,7 @@ def build_service(settings: Settings | None = None, *, create: bool = False,
     gallery = make_gallery(settings.gallery, dimension=FaceEngine.dimension, metric=FaceEngine.metric)
     service = FaceService(ServiceContext(settings, db, audit, keyring, gallery, embedder_factory))
     service.accounts.ensure_tenant()
+    # What a crash left half-way between the key store and the main database is finished or undone before any
+    # request is served (intents of processes still running elsewhere wait for their grace period).
+    service.keys.recover(LOCAL_ADMIN)
     return service

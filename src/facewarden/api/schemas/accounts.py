@@ -46,3 +46,6 @@ class KeyStatus(ResponseModel):
     current_version: int
     versions: list[int]
     data_keys_per_version: dict[int, int] = Field(description="Key-encryption-key version -> data keys under it")
+    pending_intents: int = Field(description="Key-store changes journalled but not yet settled with the main "
+                                             "database (in flight, or left by a crash until recovery runs)")
+    orphan_keys: int = Field(description="Data keys no record uses; `facewarden keys recover --purge-orphans`")
