@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench scenario setup system-deps services clean
+.PHONY: run test lint bench fuzz scenario setup system-deps services clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,11 +40,18 @@ lint: setup
 scenario: setup
 	$(BIN)/python scripts/governance_scenario.py
 
+# The long fuzzing campaign of the decoders and of every endpoint as every role, on SQLite and PostgreSQL
+# (>= 10,000 images, 1,000 videos, 5,000 API cases per backend): JSON to stdout, exit 1 on any 5xx or hang.
+fuzz: setup services
+	$(BIN)/python bench/fuzz.py $(FUZZ_ARGS)
+
 bench: setup
 	$(BIN)/python bench/bench_enrol.py
 	$(BIN)/python bench/bench_latency.py
 	$(BIN)/python bench/bench_audit.py
 	$(BIN)/python bench/bench_gallery.py
+	$(BIN)/python bench/bench_soak.py
+	$(BIN)/python bench/bench_crash.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -24,6 +24,7 @@ class ErrorKind(StrEnum):
     UNPROCESSABLE = "unprocessable"  # well-formed, but no usable face in it
     LOCKED = "locked"
     RATE_LIMITED = "rate_limited"
+    TIMEOUT = "timeout"  # the client sent its request too slowly
     UNAVAILABLE = "unavailable"  # a part of the deployment is missing or down (retry later, or configure it)
     UPSTREAM = "upstream"  # another service we depend on answered badly
     INTERNAL = "internal"  # the deployment is misconfigured or broken
@@ -130,8 +131,10 @@ CATALOGUE: dict[str, tuple[ErrorKind, str]] = {
     # the request itself is wrong
     "bad_request": (ErrorKind.INVALID, "The request is malformed."),
     "invalid_input": (ErrorKind.INVALID, "A value is out of its allowed range or format."),
+    "file_unreadable": (ErrorKind.INVALID, "A file named on the command line is missing or unreadable."),
     "invalid_request": (ErrorKind.INVALID, "A field is missing, too long or of the wrong type."),
-    "invalid_subject": (ErrorKind.INVALID, "A subject reference must be 1-200 printable characters."),
+    "invalid_subject": (ErrorKind.INVALID, "A subject reference is 1-200 characters (after NFKC and trimming), "
+                                           "without control characters or / and \\, and not only dots."),
     "invalid_subjects": (ErrorKind.INVALID, "A batch needs 1-10000 subject references."),
     "invalid_purpose": (ErrorKind.INVALID, "A purpose is required and at most 64 characters."),
     "invalid_legal_basis": (ErrorKind.INVALID, "The legal basis is not one of the known ones."),
@@ -161,6 +164,7 @@ CATALOGUE: dict[str, tuple[ErrorKind, str]] = {
     "corrupt_video": (ErrorKind.INVALID, "The clip could not be decoded."),
     "empty_video": (ErrorKind.INVALID, "The clip has no frames."),
     "frame_size_changed": (ErrorKind.INVALID, "The frames of a clip must all have the same size."),
+    "nul_byte_in_text": (ErrorKind.INVALID, "Text fields and path parameters may not contain NUL (0x00) characters."),
     # who is asking
     "unauthorized": (ErrorKind.UNAUTHORIZED, "The API key or credential is missing, unknown or revoked."),
     "wrong_passcode": (ErrorKind.UNAUTHORIZED, "The passcode is wrong; the answer says how many tries are left."),
@@ -183,6 +187,7 @@ CATALOGUE: dict[str, tuple[ErrorKind, str]] = {
     "own_agency_review": (ErrorKind.FORBIDDEN, "The policy wants a reviewer of another agency."),
     "use_not_allowed": (ErrorKind.FORBIDDEN, "The database's policy does not allow this use."),
     "local_only": (ErrorKind.FORBIDDEN, "Only the local administrator (CLI on the server) runs this."),
+    "self_service_only": (ErrorKind.FORBIDDEN, "A subject credential reaches only its own record (the me endpoints)."),
     # not found
     "not_found": (ErrorKind.NOT_FOUND, "No such record in your tenant."),
     "unknown_purpose": (ErrorKind.NOT_FOUND, "The purpose is not defined in your tenant."),
@@ -199,6 +204,8 @@ CATALOGUE: dict[str, tuple[ErrorKind, str]] = {
     "conflict": (ErrorKind.CONFLICT, "The record's state does not allow this now."),
     "already_enrolled": (ErrorKind.CONFLICT, "The subject is enrolled already; erase it first to re-enrol."),
     "model_mismatch": (ErrorKind.CONFLICT, "The templates were made by another face model; re-enrol."),
+    "different_person": (ErrorKind.CONFLICT, "A photo added to a subject does not match its enrolled face."),
+    "too_many_templates": (ErrorKind.CONFLICT, "The subject holds the most templates allowed; erase and re-enrol."),
     "not_consent_based": (ErrorKind.CONFLICT, "The record is not held on consent; ask the operator to erase it."),
     "template_integrity": (ErrorKind.CONFLICT, "A stored ciphertext failed its integrity check."),
     "searchable_needs_law": (ErrorKind.CONFLICT, "Templates enrolled on consent or contract are never searchable."),
@@ -237,6 +244,8 @@ CATALOGUE: dict[str, tuple[ErrorKind, str]] = {
     "multiple_faces": (ErrorKind.UNPROCESSABLE, "More than one face; send a photo of one person."),
     "face_too_small": (ErrorKind.UNPROCESSABLE, "The face is too small; move closer."),
     "face_blurred": (ErrorKind.UNPROCESSABLE, "The face is too blurred; take a sharper photo."),
+    "image_too_small": (ErrorKind.UNPROCESSABLE, "The photo is too narrow or too short to hold a face."),
+    "video_too_small": (ErrorKind.UNPROCESSABLE, "The clip's frames are too narrow or too short to hold a face."),
     # locked
     "verification_locked": (ErrorKind.LOCKED, "Too many failed verifications; unlock with the passcode."),
     "passcode_locked": (ErrorKind.LOCKED, "Too many wrong passcodes; an administrator must set a new one."),
@@ -244,13 +253,21 @@ CATALOGUE: dict[str, tuple[ErrorKind, str]] = {
     "rate_limited": (ErrorKind.RATE_LIMITED, "Too many requests; retry after the time given."),
     "person_rate_limited": (ErrorKind.RATE_LIMITED, "Your per-person limit for this operation is used up."),
     "liveness_rate_limited": (ErrorKind.RATE_LIMITED, "Too many failed liveness checks; try later."),
+    # too slow
+    "request_timeout": (ErrorKind.TIMEOUT, "The request body stalled or took too long; the connection is closed."),
     # the deployment
     "unavailable": (ErrorKind.UNAVAILABLE, "A part of the deployment is not available; retry or configure it."),
+    "database_unavailable": (ErrorKind.UNAVAILABLE, "The database is missing or unreachable; the message says "
+                             "which and what to do."),
+    "storage_full": (ErrorKind.UNAVAILABLE, "The server's disk is full; nothing is written or audited until the "
+                     "operator frees space (reads that need an audit entry are refused too)."),
+    "server_busy": (ErrorKind.UNAVAILABLE, "Too many uploads are being processed; retry after the time given."),
     "liveness_unavailable": (ErrorKind.UNAVAILABLE, "Liveness needs the PAD models (FACEWARDEN_PAD_MODEL_DIR)."),
     "pad_model_unavailable": (ErrorKind.UNAVAILABLE, "The PAD model files are missing or do not match their hashes."),
     "witness_unavailable": (ErrorKind.UPSTREAM, "A witness could not be reached or answered badly."),
     "upstream": (ErrorKind.UPSTREAM, "A service we depend on answered badly."),
     "internal": (ErrorKind.INTERNAL, "The deployment is misconfigured or broken."),
+    "internal_error": (ErrorKind.INTERNAL, "An unexpected error; the server logged it (without the request)."),
     "config": (ErrorKind.INTERNAL, "The configuration is missing or wrong; the message says which setting."),
     "key_file": (ErrorKind.INTERNAL, "The key file is missing, unreadable or too open."),
     "hsm": (ErrorKind.INTERNAL, "The HSM (PKCS#11) failed; the message says how."),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -67,3 +68,22 @@ def test_truncated_and_empty_files_are_refused(shared_faces: Path) -> None:
     with pytest.raises(ImageRejected) as err:
         decode_image(b"")
     assert err.value.code == "empty_image"
+
+
+def test_frames_are_made_contiguous_once_for_dlib_and_opencv() -> None:
+    from facewarden.imaging.video import Frame
+
+    padded = np.zeros((720, 406, 3), np.uint8)[:, :404]  # what FFmpeg hands back for a 404 px wide frame
+    rotated = np.rot90(np.zeros((404, 720, 3), np.uint8))
+    for view in (padded, rotated):
+        assert not view.flags.c_contiguous
+        assert Frame(view, 0.0).rgb.flags.c_contiguous
+
+
+def test_still_frames_too_thin_to_hold_a_face_are_refused_with_a_422_kind() -> None:
+    from facewarden.imaging.video import VideoRejected, decode_frames
+
+    thin = _encode(Image.new("RGB", (4000, 30)), "PNG")
+    with pytest.raises(VideoRejected) as err:
+        decode_frames([(thin, 0.0), (thin, 0.1)])
+    assert err.value.code == "video_too_small" and err.value.kind is ErrorKind.UNPROCESSABLE

@@ -145,7 +145,10 @@ def utc(dt: datetime) -> datetime:
 
 def reporting_period(since: datetime, until: datetime) -> tuple[datetime, datetime]:
     """The period [since, until) in UTC; ValueError unless it ends after it starts."""
-    start, end = utc(since), utc(until)
+    try:
+        start, end = utc(since), utc(until)
+    except OverflowError:  # year 1 or 9999 moved past the calendar's edge by its UTC offset
+        raise ValueError("The period lies outside the dates that can be represented (years 1-9999 UTC).") from None
     if start >= end:
         raise ValueError("The period must end after it starts (since < until).")
     return start, end

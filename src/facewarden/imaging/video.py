@@ -18,7 +18,7 @@ import av
 import numpy as np
 from PIL import Image
 
-from facewarden.errors import InvalidInput, TooLarge, Unsupported
+from facewarden.errors import InvalidInput, TooLarge, Unprocessable, Unsupported
 from facewarden.imaging.decode import ImageLimits, decode_image
 
 # Container families recognised by their magic bytes, each mapped to the one FFmpeg demuxer allowed for it.
@@ -30,8 +30,14 @@ _EBML_MAGIC = b"\x1a\x45\xdf\xa3"
 
 @dataclass(frozen=True)
 class Frame:
-    rgb: np.ndarray  # HxWx3 uint8
+    rgb: np.ndarray  # HxWx3 uint8, C-contiguous
     t: float  # seconds since the first frame
+
+    def __post_init__(self) -> None:
+        # FFmpeg pads each row of odd widths (404 px -> 1216 bytes a row) and rotation returns a view; dlib and
+        # OpenCV refuse such strided arrays, so every frame is made contiguous once, here.
+        if not self.rgb.flags.c_contiguous:
+            object.__setattr__(self, "rgb", np.ascontiguousarray(self.rgb))
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,7 @@ class VideoLimits:
     max_decoded_frames: int = 1200  # frames decoded before sampling: bounds the work a high-fps stream causes
     max_frames: int = 240  # frames kept after sampling (and the most still frames accepted)
     max_pixels: int = 1920 * 1088
+    min_side: int = 32  # after the resize below: thinner frames hold no face and degenerate when scaled
     target_fps: float = 15.0
     resize_max_side: int | None = 720  # kept frames are downscaled to this (liveness needs no more)
     containers: frozenset[str] = field(default_factory=lambda: frozenset({"mp4", "webm"}))
@@ -59,6 +66,23 @@ class VideoTooLarge(TooLarge, VideoRejected):
 
 class VideoUnsupported(Unsupported, VideoRejected):
     pass
+
+
+class VideoTooSmall(Unprocessable, VideoRejected):
+    pass
+
+
+def _check_frame_size(width: int, height: int, limits: VideoLimits, what: str) -> tuple[int, int]:
+    """The size a kept frame is scaled to, refusing frames too thin to hold a usable face once scaled."""
+    if width <= 0 or height <= 0:
+        raise VideoRejected(f"{what} has no pixels ({width}x{height}); the file is corrupt.", code="corrupt_video")
+    w, h = _target_size(width, height, limits.resize_max_side)
+    if min(w, h) < limits.min_side:
+        raise VideoTooSmall(
+            f"{what} is {width}x{height} pixels; at {w}x{h} after scaling it is too small in one direction to "
+            f"hold a face (at least {limits.min_side} px each way). Record in a normal portrait or landscape "
+            "format, with the face filling a good part of the picture.", code="video_too_small")
+    return w, h
 
 
 def _sniff_container(data: bytes) -> str | None:
@@ -99,7 +123,7 @@ def decode_video(data: bytes, limits: VideoLimits | None = None) -> list[Frame]:
         return _decode(data, family, limits)
     except VideoRejected:
         raise
-    except (av.FFmpegError, ValueError, OSError, MemoryError) as exc:
+    except (av.FFmpegError, ValueError, OSError, MemoryError, OverflowError, EOFError) as exc:
         raise VideoRejected(
             f"The video could not be decoded ({type(exc).__name__}); it is truncated or corrupt. "
             "Send the complete file.", code="corrupt_video") from None
@@ -113,10 +137,14 @@ def _decode(data: bytes, family: str, limits: VideoLimits) -> list[Frame]:
         if not container.streams.video:
             raise _unsupported("The file holds no video stream.", limits)
         stream = container.streams.video[0]
-        codec = stream.codec_context.name
+        # FFmpeg leaves the codec context out when it cannot tell the codec (an unknown or damaged tag)
+        codec = stream.codec_context.name if stream.codec_context is not None else None
         if codec not in limits.codecs:
-            raise _unsupported(f"The video codec '{codec}' is not accepted.", limits)
+            what = f"The video codec '{codec}' is" if codec else "The video's codec could not be identified; it is"
+            raise _unsupported(f"{what} not accepted.", limits)
         width, height = stream.codec_context.width, stream.codec_context.height
+        if width and height:  # a header may leave the size to the first frame
+            _check_frame_size(width, height, limits, "The video")
         if width * height > limits.max_pixels:
             raise VideoTooLarge(
                 f"The video is {width}x{height} pixels; the limit is {limits.max_pixels} pixels per frame. "
@@ -155,12 +183,15 @@ def _decode(data: bytes, family: str, limits: VideoLimits) -> list[Frame]:
                 raise VideoTooLarge(
                     f"The video yields more than {limits.max_frames} frames at {limits.target_fps:g} fps. "
                     "Send a shorter clip.", code="too_many_frames")
-            w, h = _target_size(frame.width, frame.height, limits.resize_max_side)
+            w, h = _check_frame_size(frame.width, frame.height, limits, "A video frame")
             rgb = frame.to_ndarray(format="rgb24", width=w, height=h)
-            # Phones store portrait clips sideways with a display matrix; FFmpeg reports its counter-clockwise angle.
-            rotation = round((frame.rotation or 0) / 90) % 4
+            # Phones store portrait clips sideways with a display matrix; FFmpeg reports its counter-clockwise
+            # angle. Only quarter turns are applied; a malformed matrix (NaN, huge, oblique) is ignored.
+            angle = frame.rotation or 0
+            plausible = isinstance(angle, int | float) and math.isfinite(angle) and abs(angle) <= 360
+            rotation = round(angle / 90) % 4 if plausible else 0
             if rotation:
-                rgb = np.ascontiguousarray(np.rot90(rgb, k=rotation))
+                rgb = np.rot90(rgb, k=rotation)
             frames.append(Frame(rgb=rgb, t=float(t)))
     if not frames:
         raise VideoRejected("The video holds no decodable frame; it is truncated or corrupt.", code="corrupt_video")
@@ -213,7 +244,7 @@ def decode_frames(items: Sequence[tuple[bytes, float]], limits: VideoLimits | No
         elif rgb.shape != size:
             raise VideoRejected(f"Frame {i} is {rgb.shape[1]}x{rgb.shape[0]}; every frame must have the size of "
                                 "the first.", code="frame_size_changed")
-        w, h = _target_size(rgb.shape[1], rgb.shape[0], limits.resize_max_side)
+        w, h = _check_frame_size(rgb.shape[1], rgb.shape[0], limits, f"Frame {i}")
         if (w, h) != (rgb.shape[1], rgb.shape[0]):
             rgb = np.asarray(Image.fromarray(rgb).resize((w, h), Image.Resampling.BILINEAR))
         frames.append(Frame(rgb=rgb, t=t))

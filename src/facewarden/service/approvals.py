@@ -18,6 +18,7 @@ from facewarden.governance.actors import Actor
 from facewarden.service.common import aware, iso
 from facewarden.service.context import ServiceContext
 from facewarden.store import PendingAction, repositories
+from facewarden.store.db import NUL_MESSAGE, has_nul
 
 PENDING_ACTION_TTL = timedelta(days=7)
 Executor = Callable[[Actor, dict[str, Any]], dict[str, Any]]
@@ -36,6 +37,8 @@ class DualControl:
         """Record the proposal and its audit entry; the caller's event says what was proposed."""
         if kind not in self._executors:
             raise InvalidInput(f"Unknown action kind {kind}.")
+        if has_nul(params):  # stored as JSON (escaped), it would only fail once approved
+            raise InvalidInput(NUL_MESSAGE, code="nul_byte_in_text")
         action_id = str(uuid.uuid4())
         with self.ctx.db.session() as s:
             s.add(PendingAction(id=action_id, tenant_id=actor.tenant_id, kind=kind, params=json.dumps(params),

@@ -14,7 +14,7 @@ from facewarden.errors import Forbidden, NotFound
 from facewarden.governance import roles
 from facewarden.governance.actors import Actor
 from facewarden.service.context import ServiceContext
-from facewarden.store import repositories
+from facewarden.service.subjects import resolve_reference
 
 
 class Auditing:
@@ -29,7 +29,7 @@ class Auditing:
         if subject is None:
             return q
         with self.ctx.db.session(readonly=True) as s:
-            subject_id = repositories.subject_id_for(s, actor.tenant_id, subject)
+            subject_id = resolve_reference(s, actor.tenant_id, subject)  # same rules as every use case
         if subject_id is None:
             raise NotFound(f"No subject '{subject}' is enrolled now; after erasure, query by its subject_id.")
         return replace(q, subject_id=subject_id)

@@ -9,9 +9,10 @@ from collections.abc import Collection
 import numpy as np
 from sqlalchemy.orm import Session
 
-from facewarden.errors import FaceWardenError, Gone, Locked, NotFound
+from facewarden.errors import FaceWardenError, Gone, IntegrityFailure, InvalidInput, KeyUnavailable, Locked, NotFound
 from facewarden.gallery import GalleryEntry
 from facewarden.governance.actors import Actor
+from facewarden.governance.identifiers import canonical_reference, reference_key
 from facewarden.service.common import retain_until
 from facewarden.service.context import ServiceContext
 from facewarden.store import Purpose, Subject, Template, repositories
@@ -20,12 +21,41 @@ log = logging.getLogger("facewarden.service")
 
 
 def subject_of(s: Session, actor: Actor, external_id: str | None, *, for_update: bool = False) -> Subject:
-    """The subject in the caller's tenant; a data subject only ever reaches their own record."""
-    subject = repositories.find_subject(s, actor.tenant_id, external_id=external_id, subject_id=actor.subject_id,
-                                        for_update=for_update)
+    """The subject in the caller's tenant; a data subject only ever reaches their own record. The reference is
+    compared by its canonical key (see `governance.identifiers`), so `OBAMA` and ` obama` reach `obama`."""
+    if actor.subject_id or external_id is None:
+        subject = repositories.find_subject(s, actor.tenant_id, external_id=external_id,
+                                            subject_id=actor.subject_id, for_update=for_update)
+    else:
+        found = resolve_reference(s, actor.tenant_id, external_id)
+        subject = (repositories.find_subject(s, actor.tenant_id, subject_id=found, for_update=for_update)
+                   if found else None)
     if subject is None:
         raise NotFound(f"No subject '{external_id}' is enrolled in your tenant.")
     return subject
+
+
+def resolve_reference(s: Session, tenant_id: str, raw: str) -> str | None:
+    """The id of the tenant's subject a reference names, or None; InvalidInput for a reference that breaks the
+    rules and names no record stored before them.
+
+    Order: the canonical form exactly (every enrolment since the rules), the text exactly as sent (a record
+    stored before), then the indexed comparison key of the tenant's references (a case or spacing variant, or a
+    variant of a record stored before the rules)."""
+    try:
+        ref: str | None = canonical_reference(raw)
+    except InvalidInput:
+        ref = None
+        if not isinstance(raw, str) or "\x00" in raw:
+            raise
+    for exact in dict.fromkeys(r for r in (ref, raw) if r):
+        found = repositories.subject_id_for(s, tenant_id, exact)
+        if found:
+            return found
+    matches = repositories.subject_ids_by_key(s, tenant_id, reference_key(raw)[:200])
+    if not matches and ref is None:
+        canonical_reference(raw)  # names no record: say which rule it breaks
+    return matches[0] if matches else None
 
 
 def purpose_of(s: Session, tenant_id: str, name: str) -> Purpose:
@@ -82,7 +112,7 @@ def refresh_gallery(ctx: ServiceContext, *, force: bool = False) -> int:
             return 0
         purposes = repositories.all_purposes(s)
         version = ctx.embedder.model.version
-        entries, skipped = [], 0
+        entries, skipped, transient = [], 0, 0
         for subject in repositories.all_subjects(s):
             if retain_until(subject, purposes.get((subject.tenant_id, subject.purpose))) <= ctx.clock():
                 continue
@@ -91,6 +121,12 @@ def refresh_gallery(ctx: ServiceContext, *, force: bool = False) -> int:
                             for t, vec in open_templates(ctx, subject) if t.model_version == version]
             except FaceWardenError as exc:
                 skipped += 1
+                # A destroyed key or a tampered blob is final; anything else (the KEK file unreadable for a
+                # moment) must not drop subjects: keep the gallery as it was and try again at the next refresh.
+                transient += not isinstance(exc, (KeyUnavailable, IntegrityFailure))
                 log.warning("subject %s left out of the gallery: %s", subject.id, exc.code)
-    ctx.gallery.replace_all(entries, generation)
+    if transient and ctx.gallery.generation != -1:
+        log.warning("gallery refresh postponed: %d subjects could not be opened for now", transient)
+        return skipped
+    ctx.gallery.replace_all(entries, -1 if transient else generation)  # -1: the next refresh tries again
     return skipped

@@ -13,6 +13,8 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from facewarden.errors import InvalidInput
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -46,12 +48,42 @@ def make_sqlite_engine(url: str, pragmas: list[str], *, begin: str | None = None
     return engine
 
 
+NUL_MESSAGE = ("A text field or path parameter contains a NUL (0x00) character, which text fields may not "
+               "contain. Remove it and send the request again.")
+
+
+def has_nul(value: object) -> bool:
+    """Whether text anywhere in `value` (nested dicts, lists, tuples; keys included) holds NUL."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(has_nul(v) for v in value)
+    return False  # bytes (ciphertext, hashes) may hold any byte
+
+
+def refuse_nul_text(engine: Engine) -> None:
+    """Refuse any statement whose text parameters hold NUL, before the driver sees it, on every backend alike.
+
+    PostgreSQL cannot store NUL in text (psycopg raises a bare error, a 500) while SQLite stores it; one check
+    here covers every field and query of every use case, and the unit of work rolls back as for any error."""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _no_nul(_conn, _cursor, _statement, parameters, _context, _executemany):  # type: ignore[no-untyped-def]
+        if has_nul(parameters):
+            raise InvalidInput(NUL_MESSAGE, code="nul_byte_in_text")
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
         # secure_delete: deleted rows (erased subjects' ciphertext) are overwritten, not left in free pages.
-        return make_sqlite_engine(url, ["journal_mode=WAL", "foreign_keys=ON", "secure_delete=ON",
-                                        "busy_timeout=30000"], begin="IMMEDIATE")
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        engine = make_sqlite_engine(url, ["journal_mode=WAL", "foreign_keys=ON", "secure_delete=ON",
+                                          "busy_timeout=30000"], begin="IMMEDIATE")
+    else:
+        engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    refuse_nul_text(engine)
+    return engine
 
 
 class Database:
@@ -62,13 +94,13 @@ class Database:
         self._read_sessions = sessionmaker(self.engine.execution_options(sqlite_begin="DEFERRED"),
                                            expire_on_commit=False)
 
-    def upgrade(self) -> None:
+    def upgrade(self, revision: str = "head") -> None:
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         cfg.attributes["connection_url"] = self.url
         with self.engine.begin() as conn:
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, revision)
 
     @contextmanager
     def session(self, *, readonly: bool = False) -> Iterator[Session]:

@@ -48,10 +48,13 @@ class ApiKey(Base):
 
 class Subject(Base):
     __tablename__ = "subjects"
-    __table_args__ = (UniqueConstraint("tenant_id", "external_id", name="uq_subject_external"),)
+    __table_args__ = (UniqueConstraint("tenant_id", "external_id", name="uq_subject_external"),
+                      Index("ix_subjects_tenant_reference_key", "tenant_id", "reference_key"))
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
     external_id: Mapped[str] = mapped_column(String(200))  # the operator's reference for the person
+    # governance.identifiers.reference_key(external_id): how two references are compared (case, spacing, NFKC)
+    reference_key: Mapped[str | None] = mapped_column(String(200))
     display_name: Mapped[str | None] = mapped_column(String(200))
     purpose: Mapped[str] = mapped_column(String(64))
     legal_basis: Mapped[str] = mapped_column(String(32))

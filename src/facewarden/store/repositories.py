@@ -41,6 +41,17 @@ def subject_id_for(s: Session, tenant_id: str, external_id: str) -> str | None:
     return s.scalar(select(Subject.id).where(Subject.tenant_id == tenant_id, Subject.external_id == external_id))
 
 
+def subject_ids_by_key(s: Session, tenant_id: str, key: str) -> Sequence[str]:
+    """The ids of a tenant's subjects whose reference compares equal to `key` (indexed), oldest first."""
+    return list(s.scalars(select(Subject.id).where(Subject.tenant_id == tenant_id, Subject.reference_key == key)
+                          .order_by(Subject.created_at)))
+
+
+def active_key_roles(s: Session, tenant_id: str) -> Sequence[str]:
+    """The comma-separated roles of each unrevoked API key of a tenant."""
+    return list(s.scalars(select(ApiKey.roles).where(ApiKey.tenant_id == tenant_id, ApiKey.revoked_at.is_(None))))
+
+
 def subject_by_credential(s: Session, digest: str) -> Subject | None:
     return s.scalars(select(Subject).where(Subject.subject_token_hash == digest)).first()
 

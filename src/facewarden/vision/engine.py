@@ -37,6 +37,24 @@ def model_info() -> ModelInfo:
     return ModelInfo("dlib_resnet_v1_128d", f"dlib-{dlib.__version__}+{_file_digest(weights)}")
 
 
+def as_dlib_image(rgb: np.ndarray) -> np.ndarray:
+    """The one form every array takes before dlib or OpenCV sees it: HxWx3 uint8 RGB, C-contiguous.
+
+    Decoders can hand back views (a row stride padded for alignment, a rotation, a crop, a grey or RGBA image);
+    dlib's bindings refuse those with a TypeError, which would otherwise surface as a 500."""
+    arr = np.asarray(rgb)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[:, :, None], 3, axis=2)
+    if arr.ndim != 3 or arr.shape[2] not in (3, 4):
+        raise FaceQualityError(
+            f"The image has an unusable shape {tuple(arr.shape)}; send an RGB photo.", code="unprocessable")
+    if arr.shape[2] == 4:
+        arr = arr[:, :, :3]
+    if arr.dtype != np.uint8:
+        arr = np.clip(arr, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(arr)
+
+
 def _laplacian_variance(gray: np.ndarray) -> float:
     g = gray.astype(np.float32)
     lap = (-4 * g[1:-1, 1:-1] + g[:-2, 1:-1] + g[2:, 1:-1] + g[1:-1, :-2] + g[1:-1, 2:])
@@ -67,15 +85,30 @@ class FaceEngine:
     def distance(self, a: np.ndarray, b: np.ndarray) -> float:
         return distance(self.metric, a, b)
 
+    # -- input -----------------------------------------------------------------------------
+    def checked(self, rgb: np.ndarray) -> np.ndarray:
+        """`as_dlib_image`, and a refusal of pictures too narrow or too short to hold a face of the minimum size
+        (a 1x4000 strip would otherwise be scaled to zero pixels for detection)."""
+        arr = as_dlib_image(rgb)
+        h, w = arr.shape[:2]
+        if min(h, w) < self.min_face_px:
+            raise FaceQualityError(
+                f"The image is {w}x{h} pixels: too small in one direction to hold a face (at least "
+                f"{self.min_face_px} px each way). Send an uncropped photo in which the face is at least "
+                f"{self.min_face_px} px wide.", code="image_too_small")
+        return arr
+
     # -- detection -------------------------------------------------------------------------
     def detect(self, rgb: np.ndarray) -> list[tuple[dlib.rectangle, float]]:
         """Face boxes in original pixels, with detector confidence, largest first."""
+        rgb = self.checked(rgb)
         h, w = rgb.shape[:2]
         scale = min(1.0, self.detect_max_side / max(h, w))
         small = rgb
         if scale < 1.0:
-            small = np.asarray(Image.fromarray(rgb).resize((round(w * scale), round(h * scale)),
-                                                           Image.Resampling.BILINEAR))
+            # at least one pixel each way: a very elongated picture must not round to an empty image
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            small = np.ascontiguousarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR))
         # Upsampling once finds faces down to ~40 px in the detection image.
         with self._lock:
             if self.detector_kind == "cnn":
@@ -95,6 +128,9 @@ class FaceEngine:
     # -- embedding -------------------------------------------------------------------------
     def embed_box(self, rgb: np.ndarray, rect: dlib.rectangle, score: float = 0.0,
                   check_quality: bool = True) -> DetectedFace:
+        rgb = as_dlib_image(rgb)  # callers outside this class (liveness) pass decoder frames directly
+        if not rgb.size or rect.is_empty() or min(rect.width(), rect.height()) < 2:
+            raise FaceQualityError(_NO_FACE, code="no_face")
         if check_quality and min(rect.width(), rect.height()) < self.min_face_px:
             raise FaceQualityError(
                 f"The face is too small ({min(rect.width(), rect.height())} px; at least "
@@ -115,6 +151,7 @@ class FaceEngine:
 
     def faces(self, rgb: np.ndarray, *, check_quality: bool = True) -> list[DetectedFace]:
         """Every face in the photo (for identification of group photos)."""
+        rgb = self.checked(rgb)
         found = self.detect(rgb)
         if not found:
             raise FaceQualityError(_NO_FACE, code="no_face")
@@ -122,6 +159,7 @@ class FaceEngine:
 
     def single_face(self, rgb: np.ndarray, *, whole_image_fallback: bool = False) -> DetectedFace:
         """Exactly one face, quality-checked; several faces is an error where one is required."""
+        rgb = self.checked(rgb)
         found = self.detect(rgb)
         if not found and whole_image_fallback:
             h, w = rgb.shape[:2]

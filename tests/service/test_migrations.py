@@ -1,0 +1,42 @@
+"""Schema upgrades on a database that already holds records, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import text
+
+from facewarden.service.subjects import resolve_reference
+from facewarden.store.db import Database
+
+
+def _database(tmp_path: Path, backend: str | None) -> Database:
+    return Database(backend or f"sqlite:///{tmp_path / 'facewarden.db'}")
+
+
+def test_upgrading_fills_the_reference_key_of_records_stored_before_the_rules(tmp_path: Path,
+                                                                               backend: str | None) -> None:
+    """Records enrolled before subject references were compared case-insensitively keep their text and become
+    reachable by any case or spacing variant, through the index rather than a scan of the tenant."""
+    db = _database(tmp_path, backend)
+    try:
+        db.upgrade("0005")
+        now = datetime.now(UTC)
+        with db.engine.begin() as conn:
+            conn.execute(text("INSERT INTO tenants (id, name, created_at) VALUES ('t1', 't1', :now)"), {"now": now})
+            for sid, ref in (("s-1", " Ada LOVELACE"), ("s-2", "grace")):
+                conn.execute(text(
+                    "INSERT INTO subjects (id, tenant_id, external_id, purpose, legal_basis, failed_attempts, "
+                    "passcode_failures, created_at, updated_at) VALUES (:id, 't1', :ref, 'login', 'consent', 0, 0, "
+                    ":now, :now)"), {"id": sid, "ref": ref, "now": now})
+        db.upgrade()
+        with db.engine.connect() as conn:
+            keys = dict(conn.execute(text("SELECT external_id, reference_key FROM subjects")).all())
+        assert keys == {" Ada LOVELACE": "ada lovelace", "grace": "grace"}
+        with db.session() as s:
+            assert resolve_reference(s, "t1", "ada lovelace") == "s-1"
+            assert resolve_reference(s, "t1", "GRACE ") == "s-2"
+            assert resolve_reference(s, "t1", "nobody") is None
+    finally:
+        db.engine.dispose()
