@@ -105,7 +105,8 @@ def test_subject_credential_reaches_only_its_own_record(api: Api, shared_faces: 
     a = api.enrol("obama", [_photo(shared_faces, "obama")]).json()["subject_credential"]
     api.enrol("biden", [_photo(shared_faces, "biden")])
     me = {"Authorization": f"Bearer {a}"}
-    assert api.client.get("/v1/subjects/biden/export", headers=me).json()["subject"] == "obama"  # never biden's
+    r = api.client.get("/v1/subjects/biden/export", headers=me)  # operator endpoints refuse it (issue 10)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "self_service_only"
     assert api.client.delete("/v1/me", headers=me).json()["erased"] is True
     assert [s["subject"] for s in api.client.get("/v1/subjects", headers=api.keys["operator"]).json()] == ["biden"]
 

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request, UploadFile
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from facewarden.api.limits import RateLimiter, read_limited
 from facewarden.config import Settings
-from facewarden.errors import FaceWardenError, RateLimited
+from facewarden.errors import FaceWardenError, Forbidden, RateLimited
 from facewarden.service import Actor, FaceService
 
 FAILED_AUTH_PER_MINUTE = 30  # per client address: slows down guessing keys without locking anyone out
@@ -37,27 +38,45 @@ def get_service(request: Request) -> FaceService:
 Service = Annotated[FaceService, Depends(get_service)]
 
 
-def current_actor(request: Request, service: Service) -> Actor:
-    """The caller named by the `Authorization: Bearer ...` header. Failed attempts are audited (until the
-    client's address is throttled, so the log cannot be flooded); every caller has a request budget."""
+# Declares the bearer scheme in the OpenAPI (the Authorize button of /docs); auto_error=False keeps our own
+# `unauthorized` answer for a missing or malformed header instead of FastAPI's.
+bearer = HTTPBearer(auto_error=False, description="An API key (fw_...) or, on /v1/me only, a subject "
+                    "credential (fws_...).")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+def authenticated(request: Request, service: Service, credentials: Credentials) -> Actor:
+    """Whoever the bearer token names, API key or subject credential. A client address over its failed-login
+    budget is refused before its token is even looked at (so guessing is not evaluated, nor audited, while
+    throttled); each failure takes from that budget and is audited; every caller has a request budget."""
     limits: RateLimits = request.app.state.rate_limits
-    header = request.headers.get("authorization", "")
-    secret = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else None
     client = request.client.host if request.client else "unknown"
+    if (wait := limits.failed_auth.wait(f"ip:{client}")) > 0:
+        raise RateLimited(f"Too many failed authentications from your address; retry in {wait:.0f} s.")
     try:
-        who = service.accounts.authenticate(secret)
+        who = service.accounts.authenticate(credentials.credentials if credentials else None)
     except FaceWardenError as exc:
-        if (wait := limits.failed_auth.check(f"ip:{client}")) > 0:
-            raise RateLimited(f"Too many failed authentications; retry in {wait:.0f} s.") from None
+        limits.failed_auth.check(f"ip:{client}")
         service.accounts.record_login_failure(client, exc.code)
         raise
     if (wait := limits.per_principal.check(who.principal)) > 0:
         raise RateLimited(f"Rate limit of {service.settings.rate_limit_per_minute} requests/minute exceeded; "
                           f"retry in {wait:.1f} s.")
+    request.state.principal = who.principal  # an internal id, for the access log
+    return who
+
+
+def current_actor(who: Annotated[Actor, Depends(authenticated)]) -> Actor:
+    """An API caller (key or person). A subject credential is refused here: the operator endpoints name a
+    subject in their path, and the person's own credential must never act on whatever name it is given."""
+    if who.subject_id is not None:
+        raise Forbidden("A subject credential reaches only your own record: GET /v1/me, "
+                        "POST /v1/me/withdraw-consent and DELETE /v1/me.", code="self_service_only")
     return who
 
 
 Caller = Annotated[Actor, Depends(current_actor)]
+SelfCaller = Annotated[Actor, Depends(authenticated)]  # /v1/me: the subject credential's own endpoints
 
 
 async def read_photo(service: FaceService, upload: UploadFile) -> bytes:
