@@ -9,8 +9,9 @@ AUDITOR = "auditor"  # reads and exports the audit log and its proofs; never fac
 REVIEWER = "reviewer"  # at the agency administering a database: approves police requests, confirms leads
 INVESTIGATOR = "investigator"  # at a requesting law-enforcement agency: files requests, runs granted searches
 SUBJECT = "subject"  # the enrolled person, acting on their own record through their subject credential
+METRICS = "metrics"  # a monitoring scraper: reads /metrics (counts, sizes, latencies), nothing else
 
-ALL_ROLES = frozenset({ADMIN, OPERATOR, VERIFIER, AUDITOR, REVIEWER, INVESTIGATOR})  # grantable to API keys
+ALL_ROLES = frozenset({ADMIN, OPERATOR, VERIFIER, AUDITOR, REVIEWER, INVESTIGATOR, METRICS})  # grantable to API keys
 PERSONAL_ROLES = frozenset({ADMIN, REVIEWER, INVESTIGATOR})  # keys with these must belong to a named person
 
 # Searches over a gallery, counted together against one person's daily limit.

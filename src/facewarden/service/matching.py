@@ -14,12 +14,15 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
+from sqlalchemy.orm import Session
 
 from facewarden.audit import AuditEvent
 from facewarden.errors import Conflict, FaceWardenError, Forbidden, InvalidInput, Locked, Unauthorized
+from facewarden.faults import crash_point
 from facewarden.gallery import GalleryEntry
 from facewarden.governance import policy, roles
 from facewarden.governance.actors import SUBJECT_TOKEN_PREFIX, Actor
+from facewarden.governance.identifiers import canonical_reference, reference_key
 from facewarden.service.common import aware, describe, iso, retain_until
 from facewarden.service.context import ServiceContext
 from facewarden.service.liveness import Liveness
@@ -29,6 +32,7 @@ from facewarden.service.subjects import (
     matchable,
     purpose_of,
     refresh_gallery,
+    resolve_reference,
     subject_of,
 )
 from facewarden.store import Subject, Template, repositories
@@ -37,6 +41,7 @@ from facewarden.vision import DetectedFace
 log = logging.getLogger("facewarden.service")
 
 PASSCODE_ATTEMPTS = 10  # wrong passcodes before only an administrator can reset it
+MAX_TEMPLATES_PER_SUBJECT = 20  # more photos add little accuracy and widen the record an attacker could poison
 _hasher = PasswordHasher()  # Argon2id with argon2-cffi's RFC 9106 low-memory profile
 
 
@@ -131,18 +136,21 @@ class Matching:
                          event: AuditEvent) -> dict[str, Any]:
         ctx = self.ctx
         now = ctx.clock()
-        with ctx.db.session() as s:
+        # The key store commits first; `creating` confirms the new key once this transaction committed, or settles
+        # it (destroys it unless the commit happened after all) if it raised.
+        with ctx.keyring.creating("enrol") as new_keys, ctx.db.session() as s:
             purpose = purpose_of(s, actor.tenant_id, req.purpose)
             policy.check_enrolment_basis(purpose.name, frozenset(purpose.legal_bases.split(",")),
                                          aware(purpose.ends_at), req.legal_basis, now)
             expires = aware(req.expires_at)  # the consent term, if one was given
-            if repositories.subject_id_for(s, actor.tenant_id, req.external_id):
+            if resolve_reference(s, actor.tenant_id, req.external_id):  # `OBAMA` when `obama` is enrolled
                 raise Conflict(f"Subject '{req.external_id}' is already enrolled. Erase it first to re-enrol.",
                                code="already_enrolled")
             credential = SUBJECT_TOKEN_PREFIX + secrets.token_urlsafe(32)
             subject = Subject(
                 id=str(uuid.uuid4()), tenant_id=actor.tenant_id, external_id=req.external_id,
-                display_name=req.display_name, purpose=req.purpose, legal_basis=req.legal_basis,
+                reference_key=reference_key(req.external_id), display_name=req.display_name, purpose=req.purpose,
+                legal_basis=req.legal_basis,
                 consent_given_at=req.consent_given_at, consent_method=req.consent_method,
                 consent_text=req.consent_text, expires_at=expires,
                 passcode_hash=_hasher.hash(req.passcode) if req.passcode else None,
@@ -151,6 +159,7 @@ class Matching:
             s.add(subject)
             model = ctx.embedder.model
             ids = [str(uuid.uuid4()) for _ in faces]
+            new_keys.append(ctx.keyring.subject_key(actor.tenant_id, subject.id))
             sealed = ctx.keyring.seal_templates(actor.tenant_id, subject.id,
                                                 [(tid, model.version, f.embedding) for tid, f in zip(ids, faces,
                                                                                                     strict=True)])
@@ -165,12 +174,9 @@ class Matching:
             event.details = {"templates": len(faces), "model": model.version,
                              "consent_recorded": req.consent_method is not None, "expires_at": iso(expires),
                              "passcode": req.passcode is not None}
-            try:
-                s.flush()
-                ctx.audit.append(s, event)
-            except Exception:
-                ctx.keyring.shred_subject(actor.tenant_id, subject.id)
-                raise
+            s.flush()
+            ctx.audit.append(s, event)
+            crash_point("enrol.key_created")
         ctx.gallery.add(entries)
         log.info("enrolled subject=%s templates=%d tenant=%s", subject.id, len(faces), actor.tenant_id)
         return {"subject": req.external_id, "subject_id": subject.id, "templates": len(faces),
@@ -180,8 +186,7 @@ class Matching:
                 "subject_credential": credential}
 
     def _validate_enrolment(self, req: EnrolRequest, photos: int) -> None:
-        if not req.external_id or len(req.external_id) > 200 or not req.external_id.isprintable():
-            raise InvalidInput("`subject` must be 1-200 printable characters.", code="invalid_subject")
+        req.external_id = canonical_reference(req.external_id)  # stored canonical: NFKC, stripped, rules checked
         if not req.purpose or len(req.purpose) > 64:
             raise InvalidInput("`purpose` is required (for example device-unlock, payment, login).",
                                code="invalid_purpose")
@@ -333,3 +338,64 @@ class Matching:
                 ctx.audit.append(s, event)
             return results
 
+
+    # -- more photos for an enrolled subject -------------------------------------------------
+    def add_photos(self, actor: Actor, external_id: str, images: list[bytes]) -> dict[str, Any]:
+        """Add templates to an enrolled subject, under its existing data key. Each new face must match the
+        enrolled ones: slipping someone else's face into a record would let them verify as that person."""
+        ctx = self.ctx
+        with ctx.audited(actor, "add_photos", roles.OPERATOR) as event:
+            limit = ctx.settings.max_images_per_enrolment
+            if not 1 <= len(images) <= limit:
+                raise InvalidInput(f"Send 1 to {limit} photos at once.", code="image_count")
+            with ctx.db.session(readonly=True) as s:  # refuse before any face work
+                self._check_addable(actor, s, subject_of(s, actor, external_id), len(images), event)
+            faces = [ctx.probe(img) for img in images]
+            with ctx.db.session() as s:
+                subject = subject_of(s, actor, external_id, for_update=True)
+                self._check_addable(actor, s, subject, len(faces), event)
+                stored = current_model_templates(ctx, subject)
+                if not stored:
+                    raise Conflict(f"The templates of '{external_id}' were made by another face model; re-enrol "
+                                   "the subject with the current model.", code="model_mismatch")
+                for n, face in enumerate(faces, start=1):
+                    if min(ctx.embedder.distance(vec, face.embedding) for vec in stored) > ctx.settings.match_threshold:
+                        raise Conflict(f"Photo {n} does not match the face enrolled as '{external_id}'; only photos "
+                                       "of the same person can be added.", code="different_person")
+                model, now = ctx.embedder.model, ctx.clock()
+                total = len(subject.templates) + len(faces)
+                ids = [str(uuid.uuid4()) for _ in faces]
+                sealed = ctx.keyring.seal_more_templates(subject.tenant_id, subject.id,
+                                                         [(tid, model.version, f.embedding)
+                                                          for tid, f in zip(ids, faces, strict=True)])
+                for tid, face, blob in zip(ids, faces, sealed, strict=True):
+                    s.add(Template(id=tid, tenant_id=subject.tenant_id, subject_id=subject.id,
+                                   model_id=model.model_id, model_version=model.version, ciphertext=blob,
+                                   quality=face.sharpness, created_at=now))
+                subject.updated_at = now
+                repositories.bump_gallery_generation(s)
+                event.outcome = "photos_added"
+                event.details = {"templates": len(faces), "total": total, "model": model.version}
+                s.flush()
+                ctx.audit.append(s, event)  # no new key was made, so a failure here leaves nothing behind
+                entries = [GalleryEntry(subject.tenant_id, subject.id, tid, subject.purpose, f.embedding)
+                           for tid, f in zip(ids, faces, strict=True)]
+                result = {"subject": subject.external_id, "subject_id": subject.id, "templates_added": len(faces),
+                          "templates": total, "model": model.label, "purpose": subject.purpose}
+        ctx.gallery.add(entries)
+        log.info("added templates subject=%s templates=%d tenant=%s", result["subject_id"], len(faces),
+                 actor.tenant_id)
+        return result
+
+    def _check_addable(self, actor: Actor, s: Session, subject: Subject, adding: int, event: AuditEvent) -> None:
+        """Same tenant (subject_of), a key allowed this purpose, a usable record, a purpose still running."""
+        describe(event, subject)
+        actor.check_purpose(subject.purpose)
+        check_usable(self.ctx, s, subject)
+        purpose = purpose_of(s, subject.tenant_id, subject.purpose)
+        policy.check_enrolment_basis(purpose.name, frozenset(purpose.legal_bases.split(",")),
+                                     aware(purpose.ends_at), subject.legal_basis, self.ctx.clock())
+        most = MAX_TEMPLATES_PER_SUBJECT
+        if len(subject.templates) + adding > most:
+            raise Conflict(f"'{subject.external_id}' holds {len(subject.templates)} templates; at most {most} are "
+                           "kept per subject. Erase and re-enrol with the best photos.", code="too_many_templates")

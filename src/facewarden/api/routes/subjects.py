@@ -1,5 +1,6 @@
 """Subjects: enrolment, listing, passcodes, and the data subject's rights (export, erasure, consent withdrawal),
-by an operator or by the person with their own credential (/v1/me)."""
+by an operator or by the person with their own credential (/v1/me). A subject credential reaches /v1/me only
+(`SelfCaller`); on the operator routes (`Caller`) it is refused with 403 `self_service_only`."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from facewarden.api.deps import Caller, Service, read_photo
+from facewarden.api.deps import Caller, SelfCaller, Service, read_photo
 from facewarden.api.errors import ERROR_RESPONSES
 from facewarden.api.responses import WAITING, accepted_if_pending
 from facewarden.api.schemas import (
@@ -24,6 +25,7 @@ from facewarden.api.schemas import (
     SubjectExport,
     SubjectSummary,
 )
+from facewarden.api.schemas.subjects import PhotosAdded
 from facewarden.service import EnrolRequest
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
@@ -49,6 +51,16 @@ async def enrol(
     req = EnrolRequest(subject, photos, purpose, legal_basis, display_name, consent_given_at,
                        consent_method, consent_text, expires_at, passcode)
     return await run_in_threadpool(service.matching.enrol, who, req)
+
+
+@router.post("/subjects/{subject}/photos", status_code=201, tags=["subjects"], response_model=PhotosAdded)
+async def add_photos(
+    who: Caller, service: Service, subject: str,
+    images: Annotated[list[UploadFile], File(description="1-10 more photos of the enrolled person, one face each")],
+) -> dict[str, Any]:
+    """Add templates to an enrolled subject; photos that do not match its enrolled face are refused (409)."""
+    photos = [await read_photo(service, u) for u in images]
+    return await run_in_threadpool(service.matching.add_photos, who, subject, photos)
 
 
 @router.get("/subjects", tags=["subjects"], response_model=list[SubjectSummary])
@@ -87,16 +99,16 @@ def erase_batch(who: Caller, service: Service, body: EraseBatchBody) -> dict[str
 
 
 @router.get("/me", tags=["rights"], response_model=SubjectExport)
-def my_record(who: Caller, service: Service) -> dict[str, Any]:
+def my_record(who: SelfCaller, service: Service) -> dict[str, Any]:
     """For the enrolled person, with their subject credential: everything held on them."""
     return service.rights.export(who, None)
 
 
 @router.post("/me/withdraw-consent", tags=["rights"], response_model=ConsentWithdrawal)
-def my_withdrawal(who: Caller, service: Service) -> dict[str, Any]:
+def my_withdrawal(who: SelfCaller, service: Service) -> dict[str, Any]:
     return service.rights.withdraw_consent(who, None)
 
 
 @router.delete("/me", tags=["rights"], response_model=Erasure)
-def my_erasure(who: Caller, service: Service) -> dict[str, Any]:
+def my_erasure(who: SelfCaller, service: Service) -> dict[str, Any]:
     return service.rights.erase(who, None)

@@ -20,6 +20,15 @@ class Enrolled(ResponseModel):
                                                 "consent or erase their own record at /v1/me")
 
 
+class PhotosAdded(ResponseModel):
+    subject: str
+    subject_id: str
+    templates_added: int
+    templates: int = Field(description="Templates the subject holds now")
+    model: str
+    purpose: str
+
+
 class SubjectSummary(ResponseModel):
     subject: str
     purpose: str
