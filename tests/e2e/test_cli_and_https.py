@@ -9,10 +9,17 @@ import ssl
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
+from click.testing import Result
+from typer.testing import CliRunner
+
+from facewarden.cli.main import app as cli_app
+from tests.conftest import PG_ADMIN_DSN
 
 FACEWARDEN = [sys.executable, "-m", "facewarden.cli"]
 
@@ -37,16 +44,17 @@ def test_cli_enrol_folder_verify_identify_erase_export_rotate(cli_env: dict[str,
     assert oct(home.stat().st_mode & 0o777) == "0o700"
     assert oct((home / "keys" / "kek.json").stat().st_mode & 0o777) == "0o600"
 
-    enrol = _run(["enroll", "--folder", str(shared_faces / "people" / "train"), "--consent-method", "app checkbox v3"],
-                 cli_env)
+    enrol = _run(["enroll", "--folder", str(shared_faces / "people" / "train"), "--purpose", "login",
+                  "--consent-method", "app checkbox v3"], cli_env)
     assert enrol.returncode == 0, enrol.stderr
     assert len(json.loads(enrol.stdout)["enrolled"]) == 5
     assert "embedding" in enrol.stderr and "photo" in enrol.stderr  # the progress bar
 
     test = shared_faces / "people" / "test"
-    assert _run(["verify", "obama", str(test / "obama1.jpg")], cli_env).returncode == 0
-    assert _run(["verify", "biden", str(test / "obama1.jpg")], cli_env).returncode == 1
-    bad = _run(["verify", "obama", str(shared_faces / "README.md")], cli_env)
+    login = ["--purpose", "login"]  # no liveness in this home (cli_env)
+    assert _run(["verify", "obama", str(test / "obama1.jpg"), *login], cli_env).returncode == 0
+    assert _run(["verify", "biden", str(test / "obama1.jpg"), *login], cli_env).returncode == 1
+    bad = _run(["verify", "obama", str(shared_faces / "README.md"), *login], cli_env)
     assert bad.returncode == 2 and "unsupported_image" in bad.stderr
 
     ident = _run(["identify", "--all-faces", str(test / "kit_with_rose.jpg")], cli_env)
@@ -61,10 +69,10 @@ def test_cli_enrol_folder_verify_identify_erase_export_rotate(cli_env: dict[str,
     rot = _run(["keys", "rotate", "--retire-old"], cli_env)
     assert rot.returncode == 0, rot.stderr
     assert json.loads(rot.stdout)["versions"] == [2]
-    assert _run(["verify", "kit_harington", str(test / "johnsnow_test1.jpg")], cli_env).returncode == 0
+    assert _run(["verify", "kit_harington", str(test / "johnsnow_test1.jpg"), *login], cli_env).returncode == 0
 
     assert _run(["erase", "obama", "--yes"], cli_env).returncode == 0
-    gone = _run(["verify", "obama", str(test / "obama1.jpg")], cli_env)
+    gone = _run(["verify", "obama", str(test / "obama1.jpg"), *login], cli_env)
     assert gone.returncode == 2 and "not_found" in gone.stderr
 
 
@@ -113,3 +121,110 @@ def test_serve_speaks_https_only_with_its_generated_certificate(cli_env: dict[st
     witness = Path(cli_env["FACEWARDEN_HOME"]) / "witness" / "tree-heads.jsonl"
     assert json.loads(witness.read_text().splitlines()[-1])["tree_size"] >= 3  # api key, enrol, verify
     assert _run(["audit", "verify"], cli_env).returncode == 0
+
+
+# -- a newcomer's mistakes (issue 10, items 16-18): one line on stderr, exit 2, never a traceback -----------------
+
+def _cli(args: list[str], env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Result:
+    """The real CLI app in this process (no interpreter start-up per command), with the given FACEWARDEN_* env."""
+    for k in [k for k in os.environ if k.startswith("FACEWARDEN_")]:
+        monkeypatch.delenv(k)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    return CliRunner().invoke(cli_app, args)
+
+
+def _one_line_error(r: Result, code: str) -> str:
+    assert r.exit_code == 2, (r.exit_code, r.stdout, r.stderr)
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception  # no traceback
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error ({code}): "), r.stderr
+    return lines[0]
+
+
+def test_cli_purposes_work_with_the_default_policy_and_say_what_was_searched(
+        tmp_path: Path, shared_faces: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {"FACEWARDEN_HOME": str(tmp_path / "home"), "FACEWARDEN_WORKERS": "1"}  # login and payment need liveness
+    assert _cli(["init"], env, monkeypatch).exit_code == 0
+    train, test = shared_faces / "people" / "train" / "obama", shared_faces / "people" / "test"
+    photos = [str(p) for p in sorted(train.iterdir())]
+    # No silent default: the old one (login) needs liveness, so such a subject could never be verified here.
+    line = _one_line_error(_cli(["enroll", "obama", *photos], env, monkeypatch), "invalid_purpose")
+    assert "device-unlock" in line and "login (needs liveness" in line
+    refused = _cli(["enroll", "obama", *photos, "--purpose", "device-unlock"], env, monkeypatch)
+    assert refused.exit_code == 2 and "consent_method" in refused.stderr  # consent needs how it was given
+    assert _cli(["enroll", "obama", *photos, "--purpose", "device-unlock", "--consent-method", "signed form"], env,
+                monkeypatch).exit_code == 0
+    _one_line_error(_cli(["verify", "obama", str(test / "obama1.jpg")], env, monkeypatch), "invalid_purpose")
+    biden = [str(p) for p in sorted((train.parent / "biden").iterdir())]
+    assert _cli(["enroll", "biden", *biden, "--purpose", "login", "--consent-method", "app"], env,
+                monkeypatch).exit_code == 0
+    line = _one_line_error(_cli(["verify", "biden", str(test / "obama1.jpg"), "--purpose", "login"], env, monkeypatch),
+                           "liveness_required")
+    assert "CLI cannot run a liveness session" in line
+    ok = _cli(["verify", "obama", str(test / "obama1.jpg"), "--purpose", "device-unlock"], env, monkeypatch)
+    assert ok.exit_code == 0 and json.loads(ok.stdout)["match"] is True
+    # identify without --purpose searches every purpose and says so; its candidates carry their purpose.
+    found = _cli(["identify", str(test / "obama1.jpg")], env, monkeypatch)
+    assert found.exit_code == 0, found.stderr
+    out = json.loads(found.stdout)
+    assert set(out["purposes_searched"]) == {"device-unlock", "login", "payment"}
+    assert out["faces"][0]["candidates"][0] == {**out["faces"][0]["candidates"][0], "subject": "obama",
+                                                "purpose": "device-unlock"}
+    nobody = _cli(["identify", str(test / "alex_lacamoire1.jpg")], env, monkeypatch)
+    assert nobody.exit_code == 0 and json.loads(nobody.stdout)["faces"][0]["candidates"] == []
+    assert "no match" in nobody.stderr and "device-unlock" in nobody.stderr
+    one = _cli(["identify", str(test / "alex_lacamoire1.jpg"), "--purpose", "payment"], env, monkeypatch)
+    assert json.loads(one.stdout)["purposes_searched"] == ["payment"]
+
+
+def test_every_cli_command_taking_a_path_reports_a_missing_one_in_one_line(
+        tmp_path: Path, shared_faces: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {"FACEWARDEN_HOME": str(tmp_path / "home"), "FACEWARDEN_WORKERS": "1"}
+    assert _cli(["init"], env, monkeypatch).exit_code == 0
+    photo = str(shared_faces / "people" / "test" / "obama1.jpg")
+    missing, no_dir = str(tmp_path / "missing.jpg"), str(tmp_path / "no-such-dir" / "out.json")
+    cases = [
+        ["verify", "obama", missing, "--purpose", "device-unlock"],  # exit 2 (an error), not 1 (no match)
+        ["identify", missing],
+        ["enroll", "obama", photo, missing, "--purpose", "device-unlock"],  # checked before any face work
+        ["enroll", "--folder", str(tmp_path / "no-such-folder"), "--purpose", "device-unlock"],
+        ["audit", "verify", "--public-key", missing],
+        ["audit", "verify-export", missing],
+        ["report", "processing-record", "--out", no_dir],
+        ["eval", "pairs", str(tmp_path / "no-such-folder"), "--json", str(tmp_path / "e.json")],
+        ["witness", "serve", "--dir", str(tmp_path / "w"), "--log-key", missing],
+    ]
+    for args in cases:
+        line = _one_line_error(_cli(args, env, monkeypatch), "file_unreadable")
+        assert "no-such" in line or "missing.jpg" in line, (args, line)
+    assert _cli(["enroll", "obama", photo, "--purpose", "device-unlock", "--consent-method", "app"], env,
+                monkeypatch).exit_code == 0
+    _one_line_error(_cli(["export", "obama", "--out", no_dir], env, monkeypatch), "file_unreadable")
+
+
+def test_init_on_postgresql_names_a_missing_database_and_a_retry_prints_the_first_key(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    name = f"fw_readme_{uuid.uuid4().hex[:10]}"
+    url = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/" + name
+    env = {"FACEWARDEN_HOME": str(tmp_path / "home"), "FACEWARDEN_DATABASE_URL": url}
+    line = _one_line_error(_cli(["init"], env, monkeypatch), "database_unavailable")
+    assert f'database "{name}" does not exist' in line and f"createdb -h 127.0.0.1 -p 5432 -U postgres {name}" in line
+    assert (tmp_path / "home" / "keys" / "kek.json").exists()  # the first try got that far
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        first = _cli(["init"], env, monkeypatch)
+        assert first.exit_code == 0, first.stderr
+        assert first.stdout.strip().splitlines()[-1].startswith("fw_")  # the key file existed; no admin did
+        again = _cli(["init"], env, monkeypatch)
+        assert again.exit_code == 0 and "fw_" not in again.stdout and "--new-admin-key" in again.stdout
+        another = _cli(["init", "--new-admin-key"], env, monkeypatch)
+        assert another.stdout.strip().splitlines()[-1].startswith("fw_")
+        # An unreachable server, with a password in the URL: one line, the password masked.
+        down = {**env, "FACEWARDEN_DATABASE_URL": "postgresql+psycopg://fw:s3cret@127.0.0.1:1/x"}
+        line = _one_line_error(_cli(["keys", "status"], down, monkeypatch), "database_unavailable")
+        assert "s3cret" not in line and "***" in line
+    finally:
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

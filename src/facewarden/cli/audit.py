@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from facewarden.cli.common import open_service, print_json, reported, write_private
+from facewarden.cli.common import open_service, print_json, read_file, reported, write_private
 from facewarden.errors import FaceWardenError
 from facewarden.service import LOCAL_ADMIN
 
@@ -33,7 +33,10 @@ def _audit_filters(actor: str | None, subject_id: str | None, case: str | None, 
 def _load_key(path: Path | None) -> LogPublicKey | None:
     from facewarden.audit import LogPublicKey
 
-    return LogPublicKey.from_pem(path.read_bytes()) if path else None
+    if path is None:
+        return None
+    with reported():  # a file that is no PEM key: one line, exit 2
+        return LogPublicKey.from_pem(read_file(path))
 
 
 @audit_app.command("verify")
@@ -71,7 +74,8 @@ def audit_sign() -> None:
 @audit_app.command("public-key")
 def audit_public_key() -> None:
     """Print the log's public key (PEM). Publish it: auditors pin it to check exports."""
-    typer.echo(open_service().auditing.public_key_pem(), nl=False)
+    with reported():
+        typer.echo(open_service().auditing.public_key_pem(), nl=False)
 
 
 @audit_app.command("query")
@@ -122,8 +126,9 @@ def audit_verify_export(
     Exit code 0 when it verifies, 1 when it does not."""
     from facewarden.audit import verify_export
 
+    data, key = read_file(bundle), _load_key(public_key)
     try:
-        report = verify_export(json.loads(bundle.read_text()), _load_key(public_key))
+        report = verify_export(json.loads(data), key)
     except (FaceWardenError, KeyError, ValueError) as exc:
         typer.echo(f"error: the export is malformed ({exc})", err=True)
         raise typer.Exit(2) from None
@@ -153,8 +158,9 @@ def witness_serve(
     from facewarden.audit.witness import WitnessLedger
 
     # A witness is its own small server with its own key; it holds no FaceWarden service.
-    ledger = WitnessLedger(directory, [LogPublicKey.from_pem(p.read_bytes()) for p in log_key],
-                           LogSigner.from_file(directory / "witness-key.pem", create=True))
+    with reported():
+        ledger = WitnessLedger(directory, [LogPublicKey.from_pem(read_file(p)) for p in log_key],
+                               LogSigner.from_file(directory / "witness-key.pem", create=True))
     ssl: dict[str, Any] = {}
     if tls:
         cert, key = ensure_self_signed(directory / "tls")

@@ -8,8 +8,9 @@ from typing import Annotated
 
 import typer
 
-from facewarden.cli.common import print_json
+from facewarden.cli.common import fail, print_json, reported
 from facewarden.config import Settings
+from facewarden.errors import InvalidInput
 
 eval_app = typer.Typer(help="Accuracy evaluation on a labelled folder of faces.", no_args_is_help=True)
 
@@ -28,10 +29,13 @@ def eval_pairs(
     from facewarden.evaluation import evaluate_dataset
     from facewarden.vision.batch import EngineOptions
 
+    if not dataset_dir.is_dir():
+        fail(InvalidInput(f"{dataset_dir}: no such folder", code="file_unreadable"))
     s = Settings()
     opts = EngineOptions.from_settings(s)
     det_png = det or json_out.with_suffix(".png")
-    result = evaluate_dataset(dataset_dir, threshold=s.match_threshold, opts=opts, workers=workers or s.workers,
-                              layout=layout, whole_image_fallback=whole_image_fallback, det_png=det_png)
-    json_out.write_text(json.dumps(result, indent=2))
+    with reported():
+        result = evaluate_dataset(dataset_dir, threshold=s.match_threshold, opts=opts, workers=workers or s.workers,
+                                  layout=layout, whole_image_fallback=whole_image_fallback, det_png=det_png)
+        json_out.write_text(json.dumps(result, indent=2))
     print_json(result)

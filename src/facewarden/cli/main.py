@@ -15,6 +15,7 @@ from facewarden.cli.audit import audit_app, witness_app
 from facewarden.cli.common import open_service, reported
 from facewarden.cli.evaluation import eval_app
 from facewarden.cli.keys import apikey_app, keys_app, person_app
+from facewarden.cli.photos import add_photos
 from facewarden.cli.reports import report_app, retention
 from facewarden.config import Settings
 from facewarden.service import LOCAL_ADMIN
@@ -29,19 +30,24 @@ def init(new_admin_key: Annotated[bool, typer.Option(help="Issue another admin A
     from facewarden.api.tls import ensure_self_signed
 
     settings = Settings()
-    first = not settings.resolved_key_file.exists() and settings.key_provider == "local"
-    with reported():
-        service = open_service(settings, create=True)
+    service = open_service(settings, create=True)  # an unreachable database: one line, exit 2
     cert, _ = ensure_self_signed(settings.tls_dir)
     typer.echo(f"FaceWarden home: {settings.home}")
     typer.echo(f"TLS certificate: {cert}")
-    if first or new_admin_key:
-        person = service.accounts.create_person(LOCAL_ADMIN, name="initial administrator",
-                                                person_roles={"admin", "operator"})
-        _, secret = service.accounts.create_api_key(LOCAL_ADMIN, name="initial-admin",
-                                                    key_roles={"admin", "operator"}, person_id=person)
+    # "First" means no administrator key exists yet, not "the key file is new": an init that failed after
+    # creating the key file (say, the database was missing) still prints the first key when run again.
+    if new_admin_key or not service.accounts.admin_key_exists(LOCAL_ADMIN.tenant_id):
+        with reported():
+            person = service.accounts.create_person(LOCAL_ADMIN, name="initial administrator",
+                                                    person_roles={"admin", "operator"})
+            _, secret = service.accounts.create_api_key(LOCAL_ADMIN, name="initial-admin",
+                                                        key_roles={"admin", "operator"}, person_id=person)
         typer.echo("Admin API key (shown once, store it in your secret manager):")
         typer.echo(secret)
+    else:
+        typer.echo("An administrator key exists already (not shown again); `facewarden init --new-admin-key` "
+                   "issues another.")
+
 
 
 @app.command()
@@ -52,7 +58,8 @@ def serve(
     import uvicorn
 
     from facewarden.api import create_app
-    from facewarden.api.tls import ensure_self_signed
+    from facewarden.api.connections import bound_tls_timeouts, configured, tune_malloc
+    from facewarden.api.tls import ensure_self_signed, uvicorn_context_factory
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings()
@@ -62,7 +69,7 @@ def serve(
     ssl: dict[str, Any] = {}
     if settings.tls:
         cert, key = ensure_self_signed(settings.tls_dir)
-        ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+        ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key), "ssl_context_factory": uvicorn_context_factory}
     else:
         typer.echo("WARNING: TLS is off (FACEWARDEN_TLS=false); face photos will cross the network in clear.",
                    err=True)
@@ -75,12 +82,18 @@ def serve(
         service.auditing.sign_head(LOCAL_ADMIN)  # the last requests are covered by a head at the witnesses
 
     # uvicorn re-raises SIGTERM after its graceful shutdown, so this runs in the app's lifespan, not in `finally`.
+    # Our access log (route templates, no subject names or query strings) replaces uvicorn's; the protocol
+    # closes connections that send no complete request head in time; freed upload buffers go back to the OS.
+    tune_malloc()
+    bound_tls_timeouts(settings.header_timeout_s)
     uvicorn.run(create_app(service, on_shutdown=shutdown), host=host or settings.host, port=port or settings.port,
-                log_level="info", **ssl)
+                log_level="info", access_log=False, timeout_keep_alive=settings.keep_alive_s,
+                http=configured(settings.header_timeout_s, settings.max_connections),
+                h11_max_incomplete_event_size=16 * 1024, **ssl)
 
 
 # Registration order is the order of `--help`: commands first, then the groups.
-for _command in (*subjects.COMMANDS, retention):
+for _command in (*subjects.COMMANDS, add_photos, retention):
     app.command()(_command)
 app.add_typer(audit_app, name="audit")
 app.add_typer(witness_app, name="witness")

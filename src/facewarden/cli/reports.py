@@ -19,7 +19,8 @@ def _emit(text: str, out: Path | None) -> None:
     if out is None:
         typer.echo(text, nl=False)
         return
-    out.write_text(text, encoding="utf-8")
+    with reported():  # a missing folder or no write permission: one line, exit 2
+        out.write_text(text, encoding="utf-8")
     typer.echo(f"written to {out}")
 
 

@@ -42,6 +42,11 @@ class Accounts:
                     spec = replace(spec, liveness_required=spec.name in self.ctx.settings.liveness_required_purposes)
                     s.add(purpose_row(tenant_id, spec, None, now))
 
+    def admin_key_exists(self, tenant_id: str = DEFAULT_TENANT) -> bool:
+        """Whether an unrevoked API key with the admin role exists: `init` issues the first one only if not."""
+        with self.ctx.db.session(readonly=True) as s:
+            return any(roles.ADMIN in key_roles.split(",") for key_roles in repositories.active_key_roles(s, tenant_id))
+
     def _target_tenant(self, actor: Actor, tenant_id: str | None) -> str:
         tenant = tenant_id or actor.tenant_id
         if tenant != actor.tenant_id and actor.principal != LOCAL_ADMIN_PRINCIPAL:
