@@ -11,12 +11,12 @@ import pytest
 from PIL import Image
 from sqlalchemy import update
 
+from facewarden.governance.identifiers import reference_key
 from facewarden.imaging.decode import ALLOWED_FORMATS
 from facewarden.imaging.video import decode_video
 from facewarden.liveness import challenge as challenge_module
 from facewarden.liveness.challenge import Action, Challenge
 from facewarden.service import LOCAL_ADMIN, EnrolRequest
-from facewarden.governance.identifiers import reference_key
 from facewarden.store import Subject
 from tests.clips import strip, transcode, unknown_codec
 from tests.conftest import Api
