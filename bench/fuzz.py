@@ -14,6 +14,10 @@ hangs (a case over its time bound), answers that do not conform to the OpenAPI d
 
 Usage:  .venv/bin/python bench/fuzz.py [--images 10000] [--videos 1000] [--api 5000] [--backends sqlite,postgresql]
         [--seed 0] [--faces DIR]      (also `make fuzz`)
+        .venv/bin/python bench/fuzz.py --server-rss 300 [--idle 30]
+            instead: schemathesis over HTTPS against a real `facewarden serve` (SQLite, TLS) for that many seconds,
+            as an admin and an operator key made with the CLI, sampling the server's RSS each second. The baseline
+            is its RSS after a warm-up fuzz; "after" is after --idle seconds of quiet (tests/e2e/fuzz_rss.py).
 Prints JSON to stdout, progress to stderr; exit status 1 when any 5xx or hang was seen. Never prints case bodies.
 """
 
@@ -146,6 +150,25 @@ def fuzz_api(faces: Path, backend: str, n: int, seed: int, engine: Any) -> dict[
             "error_codes": dict(world.codes.most_common(25)), "failures": world.failures[:30]}
 
 
+def fuzz_server_rss(faces: Path, seconds: float, idle_s: float, seed: int) -> dict[str, Any]:
+    from tests.e2e.fuzz_rss import measure
+    from tests.e2e.server import Server
+
+    with tempfile.TemporaryDirectory(prefix="fw-fuzz-rss-") as tmp:
+        log("starting the server")
+        server = Server(Path(tmp) / "home")
+        try:
+            log(f"fuzzing it for {seconds:.0f} s, then {idle_s:.0f} s idle")
+            out = measure(server, faces, seconds, idle_s=idle_s, seed=seed)
+        finally:
+            lines = server.stop().splitlines()
+    # where a 5xx came from: the server's error lines and each traceback's last line (exception types and
+    # messages, never request bodies)
+    out["server_errors"] = [line for i, line in enumerate(lines) if " ERROR " in line or (
+        i + 1 < len(lines) and lines[i + 1].startswith("20") and i > 0 and lines[i - 1].startswith("  "))][:20]
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_faces_arg(parser)
@@ -154,7 +177,14 @@ def main() -> None:
     parser.add_argument("--api", type=int, default=5_000, help="API cases per backend")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--server-rss", type=float, default=0, metavar="SECONDS",
+                        help="only fuzz a real server over HTTPS for SECONDS and report its RSS")
+    parser.add_argument("--idle", type=float, default=30.0, help="with --server-rss: quiet seconds before 'after'")
     args = parser.parse_args()
+    if args.server_rss:
+        out = fuzz_server_rss(require_faces(args.faces, "people"), args.server_rss, args.idle, args.seed)
+        emit({"machine": machine(), "server_rss": out})
+        sys.exit(1 if out["5xx"] or out["connection_errors"] or out["ratio_after_before"] > 1.2 else 0)
     faces = require_faces(args.faces, "people", "video")
     t0 = time.perf_counter()
     result: dict[str, Any] = {"machine": machine(), "args": {k: str(v) for k, v in vars(args).items()}}

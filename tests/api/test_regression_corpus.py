@@ -88,6 +88,15 @@ def test_nul_characters_in_text_fields_and_urls_are_refused_on_both_backends(oba
     assert obama.verify("obama", photo).json()["match"] is True  # nothing was changed on the way
 
 
+
+def test_audit_periods_past_the_calendars_edge_are_refused_not_a_500(obama: Api) -> None:
+    """Found by fuzzing a live server: moved to UTC, these dates fall outside years 1-9999."""
+    auditor = obama.keys["auditor"]
+    for path, params in (("/v1/audit/export", {"since": "9999-12-31T23:59:59-14:00"}),
+                         ("/v1/audit/entries", {"until": "0001-01-01T00:00:00+14:00"})):
+        r = obama.client.get(path, params=params, headers=auditor)
+        assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_period", (path, r.text)
+
 PATH_LIKE = ["/", ".", "..", "....//....//", "a/b", "a\\b", "\t", " ", "tab\there", "zero\u200bwidth", "x" * 201]
 
 

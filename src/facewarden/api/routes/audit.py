@@ -21,16 +21,24 @@ from facewarden.api.schemas import (
 )
 from facewarden.audit import AuditQuery
 from facewarden.audit.entries import utc_timestamp
+from facewarden.errors import InvalidInput
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=ERROR_RESPONSES)
 public_router = APIRouter(prefix="/v1/audit", tags=["audit"])  # no caller, nothing refused: no error answers
 
 
+def _utc(when: datetime | None) -> str | None:
+    try:
+        return utc_timestamp(when) if when else None
+    except OverflowError:  # 9999-12-31T23:59-14:00 is past the calendar's edge once moved to UTC
+        raise InvalidInput("`since` and `until` must lie within the years 1-9999 in UTC.",
+                           code="invalid_period") from None
+
+
 def _query(actor: str | None, subject_id: str | None, case: str | None, operation: str | None,
            since: datetime | None, until: datetime | None, after_seq: int, limit: int) -> AuditQuery:
     return AuditQuery(actor=actor, subject_id=subject_id, case_id=case, operation=operation,
-                      since=utc_timestamp(since) if since else None, until=utc_timestamp(until) if until else None,
-                      after_seq=after_seq, limit=limit)
+                      since=_utc(since), until=_utc(until), after_seq=after_seq, limit=limit)
 
 
 @router.get("/entries", response_model=AuditEntries)
