@@ -53,7 +53,8 @@ def face_engine() -> FaceEngine:
             self._seen: dict[tuple[Any, ...], Any] = {}
 
         def _cached(self, kind: str, rgb: Any, compute: Any, **kwargs: Any) -> Any:
-            settings = (self.detector_kind, self.detect_max_side, self.min_face_px, self.min_sharpness)  # tests vary them
+            settings = (self.detector_kind, self.detect_max_side, self.min_face_px, self.min_sharpness,
+                        getattr(self, "min_quality", None))  # tests vary them
             key = (kind, settings, rgb.shape, hashlib.sha256(rgb.tobytes()).digest(), tuple(sorted(kwargs.items())))
             if key not in self._seen:
                 try:

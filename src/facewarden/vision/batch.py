@@ -20,18 +20,20 @@ class EngineOptions:
     detector: str = "hog"
     detect_max_side: int = 640
     min_face_px: int = 40
-    min_sharpness: float = 25.0
+    min_sharpness: float = 4.8
     max_bytes: int = 10 * 1024 * 1024
     max_pixels: int = 40_000_000
+    min_quality: float = 0.5
 
     @classmethod
     def from_settings(cls, s: Settings) -> EngineOptions:
         return cls(s.detector, s.detect_max_side, s.min_face_px, s.min_sharpness, s.max_upload_bytes,
-                   s.max_image_pixels)
+                   s.max_image_pixels, s.min_quality)
 
     def engine(self) -> FaceEngine:
         return FaceEngine(detector=self.detector, detect_max_side=self.detect_max_side,
-                          min_face_px=self.min_face_px, min_sharpness=self.min_sharpness)
+                          min_face_px=self.min_face_px, min_sharpness=self.min_sharpness,
+                          min_quality=self.min_quality)
 
 
 @dataclass(frozen=True)

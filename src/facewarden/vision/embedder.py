@@ -35,6 +35,7 @@ class DetectedFace:
     embedding: np.ndarray  # float32, shape (dimension,)
     sharpness: float
     detector_score: float
+    quality: float = 1.0  # vision/quality.py: predicted chance, in [0, 1], that a genuine comparison matches
 
 
 @runtime_checkable
