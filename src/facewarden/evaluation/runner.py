@@ -54,6 +54,10 @@ class EmbeddedDataset:
     embeddings: np.ndarray  # (M, 128) float32, M = images that enrolled
     labels: list[str]
     failures: list[dict[str, str]] = field(default_factory=list)
+    failed_labels: list[str] = field(default_factory=list)  # the label of each failure, in the same order
+
+
+NO_IDENTITY = "misc"  # the shared sets' folder of photos that belong to nobody in particular (groups, crowds)
 
 
 def _is_candidate(p: Path) -> bool:
@@ -68,14 +72,16 @@ def scan_dataset(dataset_dir: Path, layout: str = "auto") -> list[tuple[Path, st
       (``subject01.happy`` -> ``subject01``), so files need no image extension.
     * ``auto``: ``folders`` when some sub-folder holds files, else ``prefix``.
 
-    Hidden files (leading ``.``) and ``README*`` are skipped; everything else is tried as an image.
+    Hidden files (leading ``.``) and ``README*`` are skipped, and so is a ``misc`` folder (photos of
+    nobody in particular); everything else is tried as an image.
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     root = Path(dataset_dir)
     if not root.is_dir():
         raise DatasetError(f"The dataset folder {str(root)!r} does not exist or is not a folder.")
-    subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    subdirs = sorted(d for d in root.iterdir()
+                     if d.is_dir() and not d.name.startswith(".") and d.name != NO_IDENTITY)
     if layout == "auto":
         layout = "folders" if any(_is_candidate(f) for d in subdirs for f in d.iterdir()) else "prefix"
     items: list[tuple[Path, str]] = []
@@ -92,9 +98,14 @@ def scan_dataset(dataset_dir: Path, layout: str = "auto") -> list[tuple[Path, st
 
 
 def embed_dataset(dataset_dir: Path, *, opts: EngineOptions, workers: int = 2, layout: str = "auto",
-                  whole_image_fallback: bool = False, progress: bool = True) -> EmbeddedDataset:
-    """Embed every image of the dataset (one face each); images that fail are recorded, not raised."""
-    from facewarden.vision.batch import embed_files
+                  whole_image_fallback: bool = False, progress: bool = True,
+                  cache: Path | None = None) -> EmbeddedDataset:
+    """Embed every image of the dataset (one face each); images that fail are recorded, not raised.
+
+    ``cache``: a private folder (for example under /tmp) where each photo's result is kept, keyed by the
+    photo's SHA-256 and the pipeline's options, so a photo is embedded once across runs."""
+    from facewarden.evaluation.cache import EmbeddingCache
+    from facewarden.vision.batch import BatchResult, embed_files
 
     root = Path(dataset_dir)
     items = scan_dataset(root, layout)
@@ -103,19 +114,28 @@ def embed_dataset(dataset_dir: Path, *, opts: EngineOptions, workers: int = 2, l
     vectors: list[np.ndarray] = []
     labels: list[str] = []
     failures: list[dict[str, str]] = []
-    results = embed_files(paths, opts, workers=workers, whole_image_fallback=whole_image_fallback)
-    for res in tqdm(results, total=len(paths), desc=f"embedding {root.name}", unit="img",
-                    file=sys.stderr, disable=not progress):
+    failed_labels: list[str] = []
+    store = EmbeddingCache(cache, opts, whole_image_fallback) if cache is not None else None
+    known = store.lookup(paths) if store is not None else {}
+    todo = [p for p in paths if p not in known]
+    fresh = {res.path: res for res in tqdm(
+        embed_files(todo, opts, workers=workers, whole_image_fallback=whole_image_fallback) if todo else [],
+        total=len(todo), desc=f"embedding {root.name}", unit="img", file=sys.stderr, disable=not progress)}
+    if store is not None and fresh:
+        store.save(fresh.values())
+    for path in paths:
+        res: BatchResult = fresh[path] if path in fresh else known[path]
         if res.face is None:
             failures.append({"file": res.path.relative_to(root).as_posix(),
                              "code": res.error_code or "error"})
+            failed_labels.append(label_of[res.path])
         else:
             vectors.append(res.face.embedding)
             labels.append(label_of[res.path])
     dim = vectors[0].shape[0] if vectors else 128
     emb = np.vstack(vectors) if vectors else np.empty((0, dim), dtype=np.float32)
     return EmbeddedDataset(root=root, images=len(items), identities=len({lab for _, lab in items}),
-                           embeddings=emb, labels=labels, failures=failures)
+                           embeddings=emb, labels=labels, failures=failures, failed_labels=failed_labels)
 
 
 def _num(x: float) -> float | None:

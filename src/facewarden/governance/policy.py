@@ -13,6 +13,12 @@ LEGAL_BASES = frozenset({"consent", "contract", "law", "vital-interest", "public
 MAX_RETENTION_DAYS = 3 * 365
 LAW_ENFORCEMENT = "law-enforcement"  # the purpose police searches run under; never an enrolment purpose
 EMERGENCY_FOLLOW_UP = timedelta(hours=48)
+# Operating points: each purpose states the false match rate it accepts; `facewarden calibrate` turns it into a
+# distance threshold measured on labelled faces. Police searches return leads for people to review, among many
+# more comparisons (1:N): the strictest target.
+DEFAULT_TARGET_FMR = 1e-3
+LAW_ENFORCEMENT_TARGET_FMR = 1e-5
+MIN_TARGET_FMR, MAX_TARGET_FMR = 1e-7, 1e-1
 
 # Authorised uses a police request may claim (Utah Code 77-23e-103, Mass. G.L. c.6 §220).
 AUTHORISED_USES = frozenset({"serious-crime", "threat-to-life", "deceased-or-incapacitated", "missing-person"})
@@ -28,17 +34,23 @@ class PurposeSpec:
     subject_category: str
     law_enforcement_searchable: bool = False
     liveness_required: bool = False  # verification needs a passed liveness session (payment, login)
+    target_fmr: float = DEFAULT_TARGET_FMR  # the false match rate this purpose accepts per comparison
 
 
 # Seeded into every new tenant; administrators change them under dual control.
 DEFAULT_PURPOSES = (
     PurposeSpec("login", "Signing in to the operator's service with one's face", frozenset({"consent", "contract"}),
-                MAX_RETENTION_DAYS, "customers"),
+                MAX_RETENTION_DAYS, "customers", target_fmr=1e-3),
     PurposeSpec("payment", "Approving payments with one's face", frozenset({"consent", "contract"}),
-                MAX_RETENTION_DAYS, "customers"),
+                MAX_RETENTION_DAYS, "customers", target_fmr=1e-4),
     PurposeSpec("device-unlock", "Unlocking a device or door", frozenset({"consent"}), MAX_RETENTION_DAYS,
-                "device users"),
+                "device users", target_fmr=1e-3),
 )
+
+
+def default_target_fmr(name: str) -> float:
+    """The target FMR of a default purpose, or the general default."""
+    return next((p.target_fmr for p in DEFAULT_PURPOSES if p.name == name), DEFAULT_TARGET_FMR)
 
 
 def validate_purpose(spec: PurposeSpec) -> None:
@@ -53,6 +65,10 @@ def validate_purpose(spec: PurposeSpec) -> None:
     if not 1 <= spec.retention_days <= MAX_RETENTION_DAYS:
         raise InvalidInput(f"retention_days must be 1-{MAX_RETENTION_DAYS} (BIPA: at the latest 3 years after the "
                            "last interaction).", code="invalid_retention")
+    if not MIN_TARGET_FMR <= spec.target_fmr <= MAX_TARGET_FMR:
+        raise InvalidInput(f"target_fmr must be {MIN_TARGET_FMR:g}-{MAX_TARGET_FMR:g}: the share of comparisons "
+                           "between two different people this purpose may accept (1e-3: one in a thousand).",
+                           code="invalid_target_fmr")
     if spec.law_enforcement_searchable and not spec.legal_bases <= {"law", "public-task"}:
         raise InvalidInput("Only a purpose whose templates are held under a law (legal basis 'law' or "
                            "'public-task'), such as a driver's-licence gallery under a state statute, can be "

@@ -18,13 +18,13 @@ from facewarden.service.rights import SubjectRights
 from facewarden.store import LawEnforcementPolicy, Purpose, repositories
 
 _POLICY_COLUMNS = ("description", "legal_bases", "retention_days", "law_enforcement_searchable",
-                   "liveness_required", "subject_category", "ends_at", "updated_at")
+                   "liveness_required", "subject_category", "target_fmr", "ends_at", "updated_at")
 
 
 def purpose_json(p: Purpose) -> dict[str, Any]:
     return {"name": p.name, "description": p.description, "legal_bases": sorted(p.legal_bases.split(",")),
             "retention_days": p.retention_days, "law_enforcement_searchable": p.law_enforcement_searchable,
-            "liveness_required": p.liveness_required,
+            "liveness_required": p.liveness_required, "target_fmr": p.target_fmr,
             "subject_category": p.subject_category, "ends_at": iso(p.ends_at)}
 
 
@@ -59,7 +59,8 @@ class Governance:
             params = {"name": spec.name, "description": spec.description, "legal_bases": sorted(spec.legal_bases),
                       "retention_days": spec.retention_days, "subject_category": spec.subject_category,
                       "law_enforcement_searchable": spec.law_enforcement_searchable,
-                      "liveness_required": spec.liveness_required, "ends_at": iso(ends_at)}
+                      "liveness_required": spec.liveness_required, "target_fmr": spec.target_fmr,
+                      "ends_at": iso(ends_at)}
             if exists and not actor.is_local_admin:
                 event.outcome = "proposed"
                 return self.approvals.propose(actor, "purpose_policy", params, event)
@@ -69,7 +70,8 @@ class Governance:
         now = self.ctx.clock()
         spec = policy.PurposeSpec(params["name"], params["description"], frozenset(params["legal_bases"]),
                                   params["retention_days"], params["subject_category"],
-                                  params["law_enforcement_searchable"], params.get("liveness_required", False))
+                                  params["law_enforcement_searchable"], params.get("liveness_required", False),
+                                  params.get("target_fmr", policy.DEFAULT_TARGET_FMR))
         ends_at = datetime.fromisoformat(params["ends_at"]) if params.get("ends_at") else None
         with self.ctx.db.session() as s:
             if spec.law_enforcement_searchable:
@@ -87,7 +89,8 @@ class Governance:
             else:  # the policy changes; when the purpose was created does not
                 for column in _POLICY_COLUMNS:
                     setattr(row, column, getattr(fresh, column))
-            event.details = {k: v for k, v in params.items() if k != "description"}
+            event.details = {k: f"{v:g}" if k == "target_fmr" else v  # the audit log takes no floats
+                             for k, v in params.items() if k != "description"}
             event.outcome = "applied"
             self.ctx.audit.append(s, event)
             return {"purpose": purpose_json(row), "status": "applied"}

@@ -167,6 +167,7 @@ class Purpose(Base):
     law_enforcement_searchable: Mapped[bool] = mapped_column(Boolean, default=False)
     liveness_required: Mapped[bool] = mapped_column(Boolean, default=False)  # verify needs a passed session
     subject_category: Mapped[str] = mapped_column(String(200))  # for the Art. 30 record: customers, drivers...
+    target_fmr: Mapped[float] = mapped_column(Float, default=1e-3)  # the FMR it accepts; calibrations set the distance
     ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # the purpose itself ends
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -299,3 +300,36 @@ class LivenessFrame(Base):
     idx: Mapped[int] = mapped_column(Integer)
     ciphertext: Mapped[bytes] = mapped_column(LargeBinary)  # AES-GCM of a JPEG, AAD = tenant/session/index
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class Calibration(Base):
+    """One operating point measured by `facewarden calibrate`: the distance threshold that holds a target FMR for
+    one model version on one labelled set, with 95 % bootstrap intervals. Deployment-wide: a property of the model
+    and the data, not of a tenant. Counts and digests only; no face data."""
+
+    __tablename__ = "calibrations"
+    __table_args__ = (Index("ix_calibrations_model_target", "model_version", "target_fmr", "created_at"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(36), index=True)  # the calibration run (one row per target)
+    model_id: Mapped[str] = mapped_column(String(64))
+    model_version: Mapped[str] = mapped_column(String(128))
+    target_fmr: Mapped[float] = mapped_column(Float)
+    threshold: Mapped[float] = mapped_column(Float)
+    threshold_ci_low: Mapped[float | None] = mapped_column(Float)
+    threshold_ci_high: Mapped[float | None] = mapped_column(Float)
+    extrapolated: Mapped[bool] = mapped_column(Boolean, default=False)  # target below 1 / impostor pairs
+    fmr: Mapped[float] = mapped_column(Float)  # observed at the threshold, on the calibration set
+    fnmr: Mapped[float] = mapped_column(Float)
+    fnmr_ci_low: Mapped[float | None] = mapped_column(Float)
+    fnmr_ci_high: Mapped[float | None] = mapped_column(Float)
+    end_to_end_fnmr: Mapped[float] = mapped_column(Float)  # failures to enrol counted as false non-matches
+    dataset: Mapped[str] = mapped_column(String(200))  # the folder name and the part used (split)
+    dataset_digest: Mapped[str] = mapped_column(String(64))  # SHA-256 over the photos used, by label and bytes
+    identities: Mapped[int] = mapped_column(Integer)
+    images: Mapped[int] = mapped_column(Integer)
+    failed_to_enrol: Mapped[int] = mapped_column(Integer)
+    genuine_pairs: Mapped[int] = mapped_column(BigInteger)
+    impostor_pairs: Mapped[int] = mapped_column(BigInteger)
+    bootstrap_draws: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(200))
