@@ -40,8 +40,14 @@ class Settings(BaseSettings):
     detector: Literal["hog", "cnn"] = "hog"
     detect_max_side: int = 640  # photos are downscaled to this before detection (speed); landmarks use full res
     min_face_px: int = 40  # smallest face box side accepted, in original pixels
-    min_sharpness: float = 25.0  # variance of the Laplacian on the aligned 150x150 chip
+    min_sharpness: float = 4.8  # variance of the Laplacian on the aligned 150x150 chip: below it, face_blurred
+    min_quality: float = 0.5  # vision/quality.py score in [0, 1]: below it, face_low_quality
     match_threshold: float = 0.5  # Euclidean distance; calibrate with `facewarden eval pairs`
+    # Probes (verify, compare, identify of one face) for these purposes use the dominant face of a photo that
+    # shows several (vision/selection.py); "*": every purpose but law-enforcement, which must be named. Enrolment
+    # always needs exactly one face. [] turns it off.
+    dominant_face_purposes: list[str] = Field(default_factory=lambda: ["*"])
+    dominant_face_margin: float = 2.0  # box area of the largest face over the next one
     gallery: str = "memory"  # the 1:N search implementation, by name (gallery/__init__.py registers them)
     workers: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1))
 

@@ -147,6 +147,7 @@ CATALOGUE: dict[str, tuple[ErrorKind, str]] = {
     "invalid_roles": (ErrorKind.INVALID, "Unknown or missing roles."),
     "invalid_name": (ErrorKind.INVALID, "A person's name must be 1-200 characters."),
     "invalid_policy": (ErrorKind.INVALID, "A police-search policy value is out of range."),
+    "invalid_target_fmr": (ErrorKind.INVALID, "A purpose's target FMR is outside 1e-7 to 1e-1."),
     "invalid_retention": (ErrorKind.INVALID, "A retention period is out of the allowed range (at most 3 years)."),
     "invalid_period": (ErrorKind.INVALID, "A report period is empty, reversed or too long."),
     "invalid_limit": (ErrorKind.INVALID, "An audit query limit is out of range."),
@@ -241,9 +242,12 @@ CATALOGUE: dict[str, tuple[ErrorKind, str]] = {
     # no usable face
     "unprocessable": (ErrorKind.UNPROCESSABLE, "The input holds no usable face."),
     "no_face": (ErrorKind.UNPROCESSABLE, "No face was found in the photo."),
-    "multiple_faces": (ErrorKind.UNPROCESSABLE, "More than one face; send a photo of one person."),
+    "multiple_faces": (ErrorKind.UNPROCESSABLE, "More than one face (in a probe: none clearly the largest); "
+                       "send a photo of one person."),
     "face_too_small": (ErrorKind.UNPROCESSABLE, "The face is too small; move closer."),
     "face_blurred": (ErrorKind.UNPROCESSABLE, "The face is too blurred; take a sharper photo."),
+    "face_low_quality": (ErrorKind.UNPROCESSABLE, "The face is unlikely to be recognised (turned away, badly lit "
+                         "or unclear); retake a frontal, well-lit photo."),
     "image_too_small": (ErrorKind.UNPROCESSABLE, "The photo is too narrow or too short to hold a face."),
     "video_too_small": (ErrorKind.UNPROCESSABLE, "The clip's frames are too narrow or too short to hold a face."),
     # locked

@@ -139,7 +139,8 @@ def verify(subject: str, photo: Path,
     except FaceWardenError as exc:
         fail(_liveness_hint(exc))
     print_json({"subject": subject, "match": r.match, "distance": round(r.distance or 0.0, 4),
-                "threshold": r.threshold, "attempts_left": r.attempts_left, "locked": r.locked})
+                "threshold": r.threshold, "threshold_source": r.threshold_source, "attempts_left": r.attempts_left,
+                "locked": r.locked})
     raise typer.Exit(0 if r.match else 1)
 
 
@@ -162,7 +163,10 @@ def identify(photo: Path, all_faces: Annotated[bool, typer.Option(help="Identify
     faces = [{"box": list(box), "candidates": [{"subject": s, "purpose": p, "distance": round(d, 4)}
                                                for d, s, p in sorted(cands)[:max_candidates]]}
              for box, cands in by_box.items()]
-    print_json({"threshold": service.settings.match_threshold, "purposes_searched": searched, "faces": faces})
+    thresholds = {name: service.calibration.threshold(LOCAL_ADMIN, name) for name in searched}
+    print_json({"threshold": max((t.value for t in thresholds.values()), default=service.settings.match_threshold),
+                "thresholds": {n: {"threshold": t.value, "source": t.source} for n, t in thresholds.items()},
+                "purposes_searched": searched, "faces": faces})
     if not any(f["candidates"] for f in faces):
         typer.echo(f"no match: no enrolled face within the threshold for {', '.join(searched) or 'any purpose'}",
                    err=True)

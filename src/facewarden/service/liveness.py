@@ -6,6 +6,7 @@ Clients learn pass or fail only; every check's score stays in the session row.
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import logging
@@ -24,6 +25,7 @@ from facewarden.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound,
 from facewarden.governance import policy, roles
 from facewarden.governance.actors import Actor
 from facewarden.imaging.video import VideoLimits, decode_frames, decode_video
+from facewarden.service.calibration import threshold_for
 from facewarden.service.common import aware, describe
 from facewarden.service.context import ServiceContext
 from facewarden.service.subjects import current_model_templates, subject_of
@@ -121,14 +123,17 @@ class Liveness:
                 earlier = [json.loads(f) for f in repositories.liveness_fingerprints(
                     s, session.subject_id, ctx.clock() - FINGERPRINT_MEMORY)]
                 actions, nonce = session.actions.split(","), session.nonce
+                threshold = threshold_for(ctx, s, actor.tenant_id, session.purpose).value  # the purpose's own
             if (video is None) == (frames is None):
                 raise InvalidInput("Send either a video or a list of frames.", code="invalid_liveness_media")
             clip = decode_video(video, self._video_limits()) if video is not None \
                 else decode_frames(frames or [], self._video_limits())
             from facewarden.liveness.challenge import Action, Challenge
 
-            decision = self.checker().assess(clip, Challenge(tuple(Action(a) for a in actions), nonce),
-                                             enrolled=enrolled, earlier_fingerprints=earlier)
+            checker = copy.copy(self.checker())  # shares the models; only the identity threshold is this purpose's
+            checker.match_threshold = threshold
+            decision = checker.assess(clip, Challenge(tuple(Action(a) for a in actions), nonce),
+                                      enrolled=enrolled, earlier_fingerprints=earlier)
             return self._record(actor, session_id, clip, decision, event)
 
     def _open_session(self, s: Session, actor: Actor, session_id: str, *, for_update: bool = False) -> LivenessSession:

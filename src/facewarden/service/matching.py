@@ -23,6 +23,7 @@ from facewarden.gallery import GalleryEntry
 from facewarden.governance import policy, roles
 from facewarden.governance.actors import SUBJECT_TOKEN_PREFIX, Actor
 from facewarden.governance.identifiers import canonical_reference, reference_key
+from facewarden.service.calibration import threshold_for
 from facewarden.service.common import aware, describe, iso, retain_until
 from facewarden.service.context import ServiceContext
 from facewarden.service.liveness import Liveness
@@ -37,6 +38,7 @@ from facewarden.service.subjects import (
 )
 from facewarden.store import Subject, Template, repositories
 from facewarden.vision import DetectedFace
+from facewarden.vision.selection import allows_dominant, probe_face
 
 log = logging.getLogger("facewarden.service")
 
@@ -67,6 +69,9 @@ class VerifyResult:
     threshold: float
     attempts_left: int
     locked: bool
+    box: tuple[int, int, int, int] | None = None  # the face used: left, top, right, bottom
+    threshold_source: str = "configured"  # calibration, calibration_extrapolated or configured
+    quality: float | None = None  # the probe's quality (vision/quality.py): operators only, like the distance
 
 
 @dataclass(frozen=True)
@@ -165,7 +170,7 @@ class Matching:
                                                                                                     strict=True)])
             for tid, face, blob in zip(ids, faces, sealed, strict=True):
                 s.add(Template(id=tid, tenant_id=actor.tenant_id, subject_id=subject.id, model_id=model.model_id,
-                               model_version=model.version, ciphertext=blob, quality=face.sharpness, created_at=now))
+                               model_version=model.version, ciphertext=blob, quality=face.quality, created_at=now))
             entries = [GalleryEntry(actor.tenant_id, subject.id, tid, req.purpose, f.embedding)
                        for tid, f in zip(ids, faces, strict=True)]
             repositories.bump_gallery_generation(s)
@@ -181,6 +186,7 @@ class Matching:
         log.info("enrolled subject=%s templates=%d tenant=%s", subject.id, len(faces), actor.tenant_id)
         return {"subject": req.external_id, "subject_id": subject.id, "templates": len(faces),
                 "model": model.label, "purpose": req.purpose, "legal_basis": req.legal_basis,
+                "photo_quality": [f.quality for f in faces],  # per photo, in the order sent (operators enrol)
                 "expires_at": iso(expires), "retain_until": retain_until(subject, purpose).isoformat(),
                 # Handed to the person once: with it they export, withdraw consent or erase their own record.
                 "subject_credential": credential}
@@ -226,7 +232,8 @@ class Matching:
             needs_liveness = self.liveness.required(s, subject)
             if needs_liveness and not liveness_session:
                 self.liveness.consume(s, actor, subject, None)  # refuses, before any face work
-        probe = ctx.probe(image)  # a bad photo is an input error, not a failed attempt
+        probe = probe_face(ctx.embedder, ctx.decode(image), margin=settings.dominant_face_margin,  # bad photo:
+                           dominant=allows_dominant(purpose, settings.dominant_face_purposes))  # input error
         with ctx.db.session() as s:
             subject = subject_of(s, actor, external_id, for_update=True)
             check_usable(ctx, s, subject)
@@ -237,7 +244,8 @@ class Matching:
                 raise Conflict(f"The templates of '{external_id}' were made by another face model; re-enrol the "
                                "subject with the current model.", code="model_mismatch")
             distance = min(ctx.embedder.distance(vec, probe.embedding) for vec in stored)
-            match = distance <= settings.match_threshold
+            threshold = threshold_for(ctx, s, actor.tenant_id, purpose)  # the purpose's operating point
+            match = distance <= threshold.value
             if match:
                 subject.failed_attempts = 0
                 subject.last_verified_at = ctx.clock()
@@ -249,10 +257,12 @@ class Matching:
             left = max(0, settings.lockout_attempts - subject.failed_attempts)
             locked = subject.locked_at is not None
             event.outcome = "match" if match else "no_match"
-            event.details = {"attempts_left": left, "locked": locked}  # never the distance
+            event.details = {"attempts_left": left, "locked": locked,  # never the distance
+                             "threshold_source": threshold.source}
             ctx.audit.append(s, event)
         shown = distance if roles.OPERATOR in actor.roles else None
-        return VerifyResult(external_id, match, shown, settings.match_threshold, left, locked)
+        return VerifyResult(external_id, match, shown, threshold.value, left, locked, probe.box, threshold.source,
+                            probe.quality if shown is not None else None)
 
     # -- passcodes -------------------------------------------------------------------------
     def unlock(self, actor: Actor, external_id: str, passcode: str) -> None:
@@ -321,13 +331,15 @@ class Matching:
                 purpose_of(s, actor.tenant_id, purpose)
             ctx.check_search_rate(actor)
             rgb = ctx.decode(image)
-            faces = ctx.embedder.faces(rgb) if all_faces else [ctx.embedder.single_face(rgb)]
+            faces = ctx.embedder.faces(rgb) if all_faces else [probe_face(
+                ctx.embedder, rgb, margin=ctx.settings.dominant_face_margin,
+                dominant=allows_dominant(purpose, ctx.settings.dominant_face_purposes))]
             refresh_gallery(ctx)
             results = []
             with ctx.db.session() as s:
+                threshold = threshold_for(ctx, s, actor.tenant_id, purpose).value
                 for face in faces:
-                    found = ctx.gallery.search(actor.tenant_id, face.embedding,
-                                               threshold=ctx.settings.match_threshold,
+                    found = ctx.gallery.search(actor.tenant_id, face.embedding, threshold=threshold,
                                                max_candidates=max_candidates, purposes={purpose})
                     names = matchable(ctx, s, actor.tenant_id, [c.subject_id for c in found], {purpose})
                     results.append(IdentifiedFace(face.box, [Candidate(names[c.subject_id], c.subject_id, c.distance)
@@ -358,8 +370,9 @@ class Matching:
                 if not stored:
                     raise Conflict(f"The templates of '{external_id}' were made by another face model; re-enrol "
                                    "the subject with the current model.", code="model_mismatch")
+                threshold = threshold_for(ctx, s, subject.tenant_id, subject.purpose).value
                 for n, face in enumerate(faces, start=1):
-                    if min(ctx.embedder.distance(vec, face.embedding) for vec in stored) > ctx.settings.match_threshold:
+                    if min(ctx.embedder.distance(vec, face.embedding) for vec in stored) > threshold:
                         raise Conflict(f"Photo {n} does not match the face enrolled as '{external_id}'; only photos "
                                        "of the same person can be added.", code="different_person")
                 model, now = ctx.embedder.model, ctx.clock()
@@ -371,7 +384,7 @@ class Matching:
                 for tid, face, blob in zip(ids, faces, sealed, strict=True):
                     s.add(Template(id=tid, tenant_id=subject.tenant_id, subject_id=subject.id,
                                    model_id=model.model_id, model_version=model.version, ciphertext=blob,
-                                   quality=face.sharpness, created_at=now))
+                                   quality=face.quality, created_at=now))
                 subject.updated_at = now
                 repositories.bump_gallery_generation(s)
                 event.outcome = "photos_added"

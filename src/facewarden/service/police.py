@@ -24,6 +24,7 @@ from facewarden.audit import AuditEvent
 from facewarden.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
 from facewarden.governance import policy, roles
 from facewarden.governance.actors import Actor
+from facewarden.service.calibration import law_enforcement_threshold
 from facewarden.service.common import aware, iso
 from facewarden.service.context import ServiceContext
 from facewarden.service.police_records import (
@@ -38,6 +39,8 @@ from facewarden.service.police_records import (
 )
 from facewarden.service.subjects import matchable, refresh_gallery
 from facewarden.store import LawEnforcementPolicy, LeCandidate, LeSearch, SearchGrant, SearchRequest, repositories
+from facewarden.vision import DetectedFace
+from facewarden.vision.selection import allows_dominant, probe_face
 
 log = logging.getLogger("facewarden.lawenforcement")
 PENDING_REQUEST_TTL = timedelta(days=30)  # an undecided request, and its probe photo, lapse after this
@@ -66,8 +69,9 @@ class PoliceSearch:
         purposes = self._searchable_purposes(s, administering_tenant)
         if not purposes:
             return []
-        found = self.ctx.gallery.search(administering_tenant, embedding, threshold=self.ctx.settings.match_threshold,
-                                    max_candidates=max_candidates, purposes=purposes)
+        threshold = law_enforcement_threshold(self.ctx, s).value  # leads: the strictest operating point
+        found = self.ctx.gallery.search(administering_tenant, embedding, threshold=threshold,
+                                        max_candidates=max_candidates, purposes=purposes)
         if not found:
             return []
         # Checked again against the database (the gallery is a cache): purpose, retention, and a legal basis
@@ -133,7 +137,7 @@ class PoliceSearch:
                 policy.check_request(fields, frozenset(pol.allowed_uses.split(",")), pol.max_candidates)
                 if emergency_search_id:
                     self._check_follow_up(s, actor, administering_tenant, fields.case_number, emergency_search_id)
-            self.ctx.probe(probe)  # exactly one usable face, or the request is refused now
+            self._probe(probe)  # exactly one usable face, or the request is refused now
             request_id = str(uuid.uuid4())
             # The probe's key is confirmed once the request committed, destroyed if it never did (keyring.creating).
             with self.ctx.keyring.creating("le_request") as new_keys:
@@ -255,7 +259,7 @@ class PoliceSearch:
             self.ctx.check_search_rate(actor)
             image = self.ctx.keyring.open_probe(req.id, req.administering_tenant, req.requesting_tenant,
                                                 req.probe or b"")
-            embedding = self.ctx.probe(image).embedding
+            embedding = self._probe(image).embedding
             refresh_gallery(self.ctx)
             with self.ctx.db.session() as s:
                 req = s.get(SearchRequest, request_id, with_for_update=True)
@@ -310,7 +314,7 @@ class PoliceSearch:
                     raise InvalidInput(f"max_candidates must be 1-{pol.max_candidates} under this database's policy.",
                                        code="invalid_request")
             self.ctx.check_search_rate(actor)
-            embedding = self.ctx.probe(probe).embedding
+            embedding = self._probe(probe).embedding
             refresh_gallery(self.ctx)
             with self.ctx.db.session() as s:
                 leads = self._find_leads(s, administering_tenant, embedding, max_candidates)
@@ -384,6 +388,12 @@ class PoliceSearch:
                                                     details={"request_id": req.id}))
                     destroyed += 1
         return destroyed
+
+    def _probe(self, image: bytes) -> DetectedFace:
+        """The probe's one face: its dominant face only where `dominant_face_purposes` names law-enforcement."""
+        settings = self.ctx.settings
+        return probe_face(self.ctx.embedder, self.ctx.decode(image), margin=settings.dominant_face_margin,
+                          dominant=allows_dominant(policy.LAW_ENFORCEMENT, settings.dominant_face_purposes))
 
     def _shred_probe_on_commit(self, s: Session, request_id: str) -> None:
         """Journal the probe key's shred in the key store now, destroy the key once this unit of work committed

@@ -16,6 +16,8 @@ from facewarden.governance.actors import LOCAL_ADMIN
 from facewarden.service.accounts import Accounts
 from facewarden.service.approvals import DualControl
 from facewarden.service.auditing import Auditing
+from facewarden.service.calibration import Calibrations
+from facewarden.service.compare import Comparing
 from facewarden.service.context import ServiceContext
 from facewarden.service.governance import Governance
 from facewarden.service.keys import KeyManagement
@@ -41,6 +43,7 @@ class FaceService:
         self.accounts = Accounts(ctx, self.approvals)
         self.liveness = Liveness(ctx)
         self.matching = Matching(ctx, self.liveness)
+        self.comparing = Comparing(ctx, self.liveness)
         self.rights = SubjectRights(ctx, self.approvals)
         self.keys = KeyManagement(ctx, self.approvals)
         self.governance = Governance(ctx, self.approvals, self.rights)
@@ -48,6 +51,7 @@ class FaceService:
         self.retention = Retention(ctx, self.rights, self.police, self.liveness, self.keys)
         self.auditing = Auditing(ctx)
         self.reports = Reports(ctx)
+        self.calibration = Calibrations(ctx)  # operating points: the threshold of each purpose
 
     # The parts the adapters, the benches and the tests reach for.
     @property

@@ -1,4 +1,4 @@
-"""dlib face pipeline: detect (HOG or CNN) -> quality -> 5-point alignment -> 128-D embedding.
+"""dlib face pipeline: detect (HOG or CNN) -> 5-point alignment -> 128-D embedding + quality (vision/quality.py).
 
 Speed: large photos are downscaled to `detect_max_side` for detection only; landmarks and the
 embedding chip come from the full-resolution image, so accuracy does not drop with the shortcut.
@@ -15,8 +15,11 @@ import face_recognition_models as frm
 import numpy as np
 from PIL import Image
 
+from facewarden.vision import quality
 from facewarden.vision.distance import distance
 from facewarden.vision.embedder import DetectedFace, FaceQualityError, ModelInfo
+from facewarden.vision.quality import QualityFeatures
+from facewarden.vision.selection import DOMINANT_MARGIN, dominant_index
 
 EMBEDDING_DIM = 128
 CHIP_SIZE = 150
@@ -55,12 +58,6 @@ def as_dlib_image(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def _laplacian_variance(gray: np.ndarray) -> float:
-    g = gray.astype(np.float32)
-    lap = (-4 * g[1:-1, 1:-1] + g[:-2, 1:-1] + g[2:, 1:-1] + g[1:-1, :-2] + g[1:-1, 2:])
-    return float(lap.var())
-
-
 class FaceEngine:
     """The dlib `Embedder`: loads the models once. dlib objects are not shared across threads: one lock guards them."""
 
@@ -68,11 +65,13 @@ class FaceEngine:
     metric = "euclidean"  # dlib's ResNet was trained for L2 distance
 
     def __init__(self, *, detector: str = "hog", detect_max_side: int = 640, min_face_px: int = 40,
-                 min_sharpness: float = 25.0) -> None:
+                 min_sharpness: float = quality.HARD_MIN_SHARPNESS,
+                 min_quality: float = quality.QUALITY_FLOOR) -> None:
         self.detector_kind = detector
         self.detect_max_side = detect_max_side
         self.min_face_px = min_face_px
-        self.min_sharpness = min_sharpness
+        self.min_sharpness = min_sharpness  # raw Laplacian variance of the chip: below it, `face_blurred`
+        self.min_quality = min_quality  # vision/quality.py score: below it, `face_low_quality`
         if detector == "cnn":
             self._cnn = dlib.cnn_face_detection_model_v1(frm.cnn_face_detector_model_location())
         else:
@@ -126,6 +125,17 @@ class FaceEngine:
         return out
 
     # -- embedding -------------------------------------------------------------------------
+    def measure_box(self, rgb: np.ndarray, rect: dlib.rectangle, score: float = 0.0
+                    ) -> tuple[np.ndarray, QualityFeatures]:
+        """The embedding of the face in `rect` and its quality features, with no gate (benchmarks, the gate)."""
+        with self._lock:
+            shape = self._shape(rgb, rect)
+            chip = dlib.get_face_chip(rgb, shape, size=CHIP_SIZE, padding=CHIP_PADDING)
+            vec = np.asarray(self._encoder.compute_face_descriptor(chip), dtype=np.float32)
+        landmarks = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
+        gray = np.asarray(Image.fromarray(chip).convert("L"))
+        return vec, quality.measure(landmarks, gray, score)
+
     def embed_box(self, rgb: np.ndarray, rect: dlib.rectangle, score: float = 0.0,
                   check_quality: bool = True) -> DetectedFace:
         rgb = as_dlib_image(rgb)  # callers outside this class (liveness) pass decoder frames directly
@@ -136,18 +146,14 @@ class FaceEngine:
                 f"The face is too small ({min(rect.width(), rect.height())} px; at least "
                 f"{self.min_face_px} px needed). Move closer to the camera or send a larger photo.",
                 code="face_too_small")
-        with self._lock:
-            shape = self._shape(rgb, rect)
-            chip = dlib.get_face_chip(rgb, shape, size=CHIP_SIZE, padding=CHIP_PADDING)
-            sharpness = _laplacian_variance(np.asarray(Image.fromarray(chip).convert("L")))
-            if check_quality and sharpness < self.min_sharpness:
-                raise FaceQualityError(
-                    f"The face is too blurred (sharpness {sharpness:.1f}, at least {self.min_sharpness} "
-                    "needed). Hold the camera still, focus and retake the photo.", code="face_blurred")
-            vec = np.asarray(self._encoder.compute_face_descriptor(chip), dtype=np.float32)
+        vec, feats = self.measure_box(rgb, rect, score)
+        q = quality.quality_score(feats)
+        if check_quality and (refusal := quality.gate_failure(feats, q, floor=self.min_quality,
+                                                              min_sharpness=self.min_sharpness)):
+            raise FaceQualityError(refusal[1], code=refusal[0])
         return DetectedFace(
             box=(rect.left(), rect.top(), rect.right(), rect.bottom()), embedding=vec,
-            sharpness=sharpness, detector_score=score)
+            sharpness=feats.sharpness, detector_score=score, quality=q)
 
     def faces(self, rgb: np.ndarray, *, check_quality: bool = True) -> list[DetectedFace]:
         """Every face in the photo (for identification of group photos)."""
@@ -168,9 +174,21 @@ class FaceEngine:
             raise FaceQualityError(_NO_FACE, code="no_face")
         if len(found) > 1:
             raise FaceQualityError(
-                f"The photo shows {len(found)} faces; exactly one is required here. Crop the photo to "
-                "the one person.", code="multiple_faces")
+                f"The photo shows {len(found)} faces; exactly one is required here. An enrolment never picks "
+                "one itself: a template made from the wrong face would let that other person verify as this "
+                "subject. Crop the photo to the one person, or take a new photo of them alone.",
+                code="multiple_faces")
         rect, score = found[0]
+        return self.embed_box(rgb, rect, score)
+
+    def dominant_face(self, rgb: np.ndarray, margin: float = DOMINANT_MARGIN) -> DetectedFace:
+        """For probes: the only face, or the largest when its box is at least `margin` times the area of the
+        next (vision/selection.py says why); quality-checked like `single_face`. Otherwise `multiple_faces`."""
+        rgb = self.checked(rgb)
+        found = self.detect(rgb)
+        if not found:
+            raise FaceQualityError(_NO_FACE, code="no_face")
+        rect, score = found[dominant_index([r.area() for r, _ in found], margin)]
         return self.embed_box(rgb, rect, score)
 
 

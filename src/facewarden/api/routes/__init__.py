@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from facewarden.api.routes import (
     accounts,
     audit,
+    compare,
     governance,
     health,
     keys,
@@ -20,6 +21,6 @@ from facewarden.api.routes import (
 
 ROUTERS: tuple[APIRouter, ...] = (health.router, subjects.router, matching.router, keys.router, accounts.router,
                                   governance.router, reports.router, police.router, liveness.router, audit.router,
-                                  audit.public_router)
+                                  audit.public_router, compare.router)
 
 __all__ = ["ROUTERS"]

@@ -27,8 +27,13 @@ async def verify(who: Caller, service: Service, subject: str, image: Annotated[U
                                                                      liveness_session=liveness_session))
     body: dict[str, Any] = {"subject": subject, "match": result.match,
                             "attempts_left": result.attempts_left, "locked": result.locked}
+    if result.box is not None:  # which face of the photo was used (coordinates in the caller's own photo)
+        body["face_box"] = list(result.box)
     if result.distance is not None:  # the service withholds scores from devices and apps
-        body.update(distance=round(result.distance, 4), threshold=result.threshold)
+        body.update(distance=round(result.distance, 4), threshold=result.threshold,
+                    threshold_source=result.threshold_source)
+    if result.quality is not None:  # operators only, like the distance
+        body["quality"] = round(result.quality, 4)
     return body
 
 
@@ -47,7 +52,8 @@ async def identify(who: Caller, service: Service, image: Annotated[UploadFile, F
     photo = await read_photo(service, image)
     faces = await run_in_threadpool(lambda: service.matching.identify(
         who, photo, purpose=purpose, max_candidates=max_candidates, all_faces=all_faces))
-    return {"threshold": service.settings.match_threshold, "faces": [
+    threshold = service.calibration.threshold(who, purpose)  # the purpose's operating point
+    return {"threshold": threshold.value, "threshold_source": threshold.source, "faces": [
         {"box": list(f.box), "candidates": [
             {"subject": c.subject, "distance": round(c.distance, 4)} for c in f.candidates]}
         for f in faces]}

@@ -12,9 +12,15 @@ class Verification(ResponseModel):
     match: bool
     attempts_left: int
     locked: bool
+    face_box: list[int] | None = Field(default=None, description="The face used: left, top, right, "
+                                       "bottom in pixels of the photo (the largest, where it clearly dominates)")
     # Operators only: the service withholds scores from devices and apps, and then these keys are absent.
     distance: float | None = Field(default=None, description="Operators only")
     threshold: float | None = Field(default=None, description="Operators only")
+    quality: float | None = Field(default=None, description="Operators only: the photo's quality in [0, 1], the "
+                                  "predicted chance that a genuine comparison matches")
+    threshold_source: str | None = Field(default=None, description="Operators only: where the threshold comes "
+                                         "from: calibration, calibration_extrapolated or configured")
 
 
 class Unlocked(ResponseModel):
@@ -34,4 +40,5 @@ class IdentifiedFace(ResponseModel):
 
 class Identification(ResponseModel):
     threshold: float
+    threshold_source: str = Field(description="calibration, calibration_extrapolated or configured")
     faces: list[IdentifiedFace]

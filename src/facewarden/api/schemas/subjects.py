@@ -16,6 +16,8 @@ class Enrolled(ResponseModel):
     legal_basis: str
     expires_at: str | None  # the consent term, if one was given (ISO 8601)
     retain_until: str
+    photo_quality: list[float] = Field(default_factory=list, description="Quality in [0, 1] of each photo, in "
+                                       "the order sent: the predicted chance that a genuine comparison matches")
     subject_credential: str = Field(description="Handed to the person once: with it they export, withdraw "
                                                 "consent or erase their own record at /v1/me")
 
