@@ -71,11 +71,13 @@ def test_client_enrols_adds_photos_verifies_identifies_and_maps_errors(
         assert fw.health().status == "ok"
         enrolled = fw.enrol("obama", [train / "obama" / "obama.jpg"], purpose="login", legal_basis="contract")
         assert enrolled.templates == 1 and enrolled.subject_credential.startswith("fws_")
+        assert len(enrolled.photo_quality) == 1 and 0.5 <= enrolled.photo_quality[0] <= 1.0
         added = fw.add_photos("obama", [(train / "obama" / "obama2.jpg").read_bytes()])
         assert isinstance(added, PhotosAdded) and added.templates == 2
 
         result = fw.verify("obama", test / "obama1.jpg", purpose="login")
         assert isinstance(result, Verification) and result.match and isinstance(result.distance, float)
+        assert result.threshold_source == "configured" and result.quality is not None  # no calibration yet
         found = fw.identify(test / "obama1.jpg", purpose="login")
         assert isinstance(found, Identification) and found.faces[0].candidates[0].subject == "obama"
         assert len(found.faces[0].box) == 4

@@ -33,6 +33,7 @@ class Enrolled:
     expires_at: str | None
     retain_until: str
     subject_credential: str  # hand it to the person once; it lets them see, withdraw or erase their record
+    photo_quality: list[float] = dataclasses.field(default_factory=list)  # per photo, in [0, 1]
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,9 @@ class Verification:
     locked: bool
     distance: float | None = None  # operators only: devices get the decision without a score
     threshold: float | None = None
+    threshold_source: str | None = None  # operators only: calibration, calibration_extrapolated or configured
+    quality: float | None = None  # operators only: the probe's quality in [0, 1]
+    face_box: list[int] | None = None  # the face used (left, top, right, bottom) when the photo held several
 
 
 @dataclass(frozen=True)
