@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import time
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from facewarden.api.errors import ResponseWatch
 
 log = logging.getLogger("facewarden.access")
 
@@ -30,17 +32,10 @@ class AccessLog:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        status = 0
-
-        async def recording_send(msg: Message) -> None:
-            nonlocal status
-            if msg["type"] == "http.response.start":
-                status = int(msg["status"])
-            await send(msg)
-
+        watched = ResponseWatch(send)
         try:
-            await self.app(scope, receive, recording_send)
+            await self.app(scope, receive, watched)
         finally:
             principal = (scope.get("state") or {}).get("principal", "-")
-            log.info('"%s %s" %d %.0f ms %s', scope.get("method"), route_template(scope), status,
+            log.info('"%s %s" %d %.0f ms %s', scope.get("method"), route_template(scope), watched.status,
                      (time.perf_counter() - start) * 1000, principal)

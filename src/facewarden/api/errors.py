@@ -129,6 +129,33 @@ def unexpected_error(exc: BaseException, scope: Scope) -> FaceWardenError:
                          "of the request to the operator.", code="internal_error")
 
 
+class ResponseWatch:
+    """A middleware's `send`, remembering whether the response has started and with which status: once it has,
+    an error can no longer be answered as JSON."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.status = 0  # 0 until the response starts
+
+    @property
+    def started(self) -> bool:
+        return self.status != 0
+
+    async def __call__(self, msg: Message) -> None:
+        if msg["type"] == "http.response.start":
+            self.status = int(msg["status"])
+        await self._send(msg)
+
+
+async def send_error(send: Send, status: int, code: str, message: str, *,
+                     extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    """An error answered by a middleware, in the JSON shape of every other error."""
+    body = json.dumps(error_body(code, message)).encode()
+    hdrs = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *(extra or [])]
+    await send({"type": "http.response.start", "status": status, "headers": hdrs})
+    await send({"type": "http.response.body", "body": body})
+
+
 class CatchAll:
     """Outermost user middleware: an exception that escapes the routes or the other middleware is
     answered as JSON here and not re-raised, so the server neither sends plain text nor drops the connection."""
@@ -140,23 +167,12 @@ class CatchAll:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(msg: Message) -> None:
-            nonlocal started
-            if msg["type"] == "http.response.start":
-                started = True
-            await send(msg)
-
+        watched = ResponseWatch(send)
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, watched)
         except Exception as exc:
             error = unexpected_error(exc, scope)
-            if started:  # half a response went out: only closing the connection can tell the client
+            if watched.started:  # half a response went out: only closing the connection can tell the client
                 raise
-            body = json.dumps(error_body(error.code, error.message)).encode()
-            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-            if error.kind is ErrorKind.UNAVAILABLE:
-                headers.append((b"retry-after", b"30"))
-            await send({"type": "http.response.start", "status": status_for(error), "headers": headers})
-            await send({"type": "http.response.body", "body": body})
+            await send_error(send, status_for(error), error.code, error.message,
+                             extra=[(b"retry-after", b"30")] if error.kind is ErrorKind.UNAVAILABLE else None)

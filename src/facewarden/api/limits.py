@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
 
 from starlette.datastructures import UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from facewarden.api.errors import STATUS_BY_KIND, error_body
+from facewarden.api.errors import STATUS_BY_KIND, ResponseWatch, send_error
 from facewarden.errors import ErrorKind, TooLarge
 
 MAX_FRAMES_UPLOADED = 60  # liveness frames in one submission (the form parser's file limit follows it)
-
-
-async def _send_error(send: Send, status: int, code: str, message: str, *,
-                      extra: list[tuple[bytes, bytes]] | None = None) -> None:
-    body = json.dumps(error_body(code, message)).encode()
-    hdrs = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *(extra or [])]
-    await send({"type": "http.response.start", "status": status, "headers": hdrs})
-    await send({"type": "http.response.body", "body": body})
 
 
 class _TooLarge(Exception):
@@ -47,10 +38,10 @@ class BodySizeLimit:
                 except ValueError:
                     too_big = True
                 if too_big:
-                    await _send_error(send, STATUS_BY_KIND[ErrorKind.TOO_LARGE], "request_too_large", message)
+                    await send_error(send, STATUS_BY_KIND[ErrorKind.TOO_LARGE], "request_too_large", message)
                     return
         seen = 0
-        started = False
+        watched = ResponseWatch(send)
 
         async def limited_receive() -> Message:
             nonlocal seen
@@ -61,17 +52,11 @@ class BodySizeLimit:
                     raise _TooLarge
             return msg
 
-        async def tracking_send(msg: Message) -> None:
-            nonlocal started
-            if msg["type"] == "http.response.start":
-                started = True
-            await send(msg)
-
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, watched)
         except _TooLarge:
-            if not started:
-                await _send_error(send, STATUS_BY_KIND[ErrorKind.TOO_LARGE], "request_too_large", message)
+            if not watched.started:
+                await send_error(send, STATUS_BY_KIND[ErrorKind.TOO_LARGE], "request_too_large", message)
 
 
 CLOSE = [(b"connection", b"close")]
@@ -101,7 +86,7 @@ class SlowBodyGuard:
         upload = any(n == b"content-type" and v.lower().startswith(b"multipart/") for n, v in scope["headers"])
         client = (scope.get("client") or ("-",))[0]
         if upload and (self.active_uploads >= self.max_uploads or self.by_client.get(client, 0) >= self.per_client):
-            await _send_error(send, STATUS_BY_KIND[ErrorKind.UNAVAILABLE], "server_busy",
+            await send_error(send, STATUS_BY_KIND[ErrorKind.UNAVAILABLE], "server_busy",
                               f"The server is processing {self.max_uploads} uploads already; retry in a moment.",
                               extra=[(b"retry-after", b"2"), *CLOSE])
             return
@@ -123,7 +108,7 @@ class SlowBodyGuard:
             except TimeoutError:
                 if not started:
                     answered = True
-                    await _send_error(send, STATUS_BY_KIND[ErrorKind.TIMEOUT], "request_timeout",
+                    await send_error(send, STATUS_BY_KIND[ErrorKind.TIMEOUT], "request_timeout",
                                       "The request body arrived too slowly; send it again over a better "
                                       "connection.", extra=CLOSE)
                 return {"type": "http.disconnect"}  # the app sees a vanished client and stops reading
