@@ -17,10 +17,10 @@ from facewarden.api.errors import ResponseWatch
 log = logging.getLogger("facewarden.access")
 
 
-def route_template(scope: Scope) -> str:
+def route_template(scope: Scope, unmatched: str = "<unmatched>") -> str:
     """The matched route's template; unmatched paths (404s, scans) are not echoed at all."""
     path = getattr(scope.get("route"), "path", None)
-    return path if isinstance(path, str) else "<unmatched>"
+    return path if isinstance(path, str) and path else unmatched
 
 
 class AccessLog:

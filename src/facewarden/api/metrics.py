@@ -17,11 +17,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from facewarden.api.access_log import route_template
 from facewarden.api.deps import Caller
-from facewarden.api.errors import ERROR_RESPONSES
-from facewarden.service.telemetry import Telemetry, TelemetrySnapshot
+from facewarden.api.errors import ERROR_RESPONSES, ResponseWatch
+from facewarden.service.telemetry import TelemetrySnapshot
 
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)  # face work takes 0.1-3 s
@@ -48,24 +49,17 @@ class MetricsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        status = 500  # what the client sees if the app raises before answering
         start = time.perf_counter()
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
+        watched = ResponseWatch(send)
         self.metrics.in_flight.inc()
         try:
-            await self.app(scope, receive, send_wrapper)
+            await self.app(scope, receive, watched)
         finally:
             self.metrics.in_flight.dec()
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"  # never the raw path
+            status = watched.status or 500  # what the client sees if the app raised before answering
             method = scope.get("method", "")
-            labels = (method if method in _METHODS else "OTHER", template, f"{status // 100}xx")
+            labels = (method if method in _METHODS else "OTHER", route_template(scope, "unmatched"),
+                      f"{status // 100}xx")  # the template, never the raw path
             self.metrics.requests.labels(*labels).inc()
             self.metrics.latency.labels(*labels).observe(time.perf_counter() - start)
 
@@ -114,7 +108,7 @@ router = APIRouter(responses=ERROR_RESPONSES)
 def metrics(request: Request, who: Caller) -> Response:
     """Prometheus metrics; for keys with the `metrics` role (a scraper), `auditor` or `admin` of the
     deployment's own tenant. Counts, sizes and latencies only: nothing personal."""
-    snap = request.app.state.telemetry.snapshot(who)
+    snap = request.app.state.service.telemetry.snapshot(who)
     scrape = CollectorRegistry(auto_describe=False)
     scrape.register(_SnapshotCollector(snap))
     body = generate_latest(request.app.state.metrics_registry) + generate_latest(scrape)
@@ -126,7 +120,6 @@ def install_metrics(app: FastAPI) -> None:
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)  # memory, CPU and open files of this process
     app.state.metrics_registry = registry
-    app.state.telemetry = Telemetry(app.state.service.ctx)
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(registry))
     app.include_router(router)
 

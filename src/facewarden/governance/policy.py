@@ -76,12 +76,13 @@ def validate_purpose(spec: PurposeSpec) -> None:
 
 
 def check_enrolment_basis(purpose_name: str, legal_bases: frozenset[str], ends_at: datetime | None,
-                          legal_basis: str, now: datetime) -> None:
+                          legal_basis: str, now: datetime, *, doing: str = "nobody can be enrolled for it") -> None:
+    """The purpose accepts this legal basis and has not ended (`doing` says what an ended purpose forbids)."""
     if legal_basis not in legal_bases:
         raise Forbidden(f"Purpose '{purpose_name}' accepts the legal bases {sorted(legal_bases)}, not "
                         f"'{legal_basis}'.", code="legal_basis_not_allowed")
     if ends_at is not None and ends_at <= now:
-        raise Forbidden(f"Purpose '{purpose_name}' ended on {ends_at.isoformat()}; nobody can be enrolled for it.",
+        raise Forbidden(f"Purpose '{purpose_name}' ended on {ends_at.isoformat()}; {doing}.",
                         code="purpose_ended")
 
 

@@ -18,7 +18,6 @@ from facewarden.service.common import aware
 from facewarden.service.context import ServiceContext
 from facewarden.service.liveness import Liveness
 from facewarden.service.subjects import purpose_of
-from facewarden.store import LivenessSession
 from facewarden.vision import DetectedFace
 from facewarden.vision.selection import allows_dominant, probe_face
 
@@ -78,7 +77,7 @@ class Comparing:
             with ctx.db.session(readonly=True) as s:
                 needs_liveness = self._check_purpose(s, actor, purpose, legal_basis)
                 if needs_liveness:
-                    self._check_liveness(s, actor, purpose, liveness_session)  # refuses before any face work
+                    self.liveness.claim(s, actor, purpose, liveness_session, use=False)  # before any face work
                 threshold = threshold_for(ctx, s, actor.tenant_id, purpose).value  # the purpose's operating point
             dominant = allows_dominant(purpose, ctx.settings.dominant_face_purposes)
             faces = [probe_face(ctx.embedder, ctx.decode(img), dominant=dominant,
@@ -87,8 +86,7 @@ class Comparing:
             match = distance <= threshold
             with ctx.db.session() as s:
                 if needs_liveness:  # single use, with this comparison
-                    used = self._check_liveness(s, actor, purpose, liveness_session)
-                    used.status, used.used_at = "used", ctx.clock()
+                    self.liveness.claim(s, actor, purpose, liveness_session)
                 event.outcome = "match" if match else "no_match"
                 event.details = {"liveness": needs_liveness}  # no embedding, no image, no distance
                 ctx.audit.append(s, event)
@@ -105,32 +103,9 @@ class Comparing:
             raise InvalidInput(f"`legal_basis` must be one of {sorted(policy.LEGAL_BASES)}.",
                                code="invalid_legal_basis")
         spec = purpose_of(s, actor.tenant_id, purpose)
-        accepted = frozenset(spec.legal_bases.split(","))
-        if legal_basis not in accepted:
-            raise Forbidden(f"Purpose '{purpose}' accepts the legal bases {sorted(accepted)}, not '{legal_basis}'.",
-                            code="legal_basis_not_allowed")
-        ends = aware(spec.ends_at)
-        if ends is not None and ends <= self.ctx.clock():
-            raise Forbidden(f"Purpose '{purpose}' ended on {ends.isoformat()}; no comparison runs for it.",
-                            code="purpose_ended")
+        policy.check_enrolment_basis(purpose, frozenset(spec.legal_bases.split(",")), aware(spec.ends_at),
+                                     legal_basis, self.ctx.clock(), doing="no comparison runs for it")
         return bool(spec.liveness_required)
-
-    def _check_liveness(self, s: Session, actor: Actor, purpose: str, session_id: str | None) -> LivenessSession:
-        """A passed, unused, fresh liveness session of this tenant, device and purpose (no gallery: any subject's)."""
-        if not session_id:
-            raise Forbidden(f"Purpose '{purpose}' requires a passed liveness session: start one and send its id as "
-                            "`liveness_session`; photo `a` is then the live capture.", code="liveness_required")
-        session = s.get(LivenessSession, session_id, with_for_update=True)
-        if (session is None or session.tenant_id != actor.tenant_id or session.device != actor.principal
-                or session.purpose != purpose):
-            raise Forbidden("That liveness session was not issued for this purpose and device.",
-                            code="liveness_invalid")
-        now = self.ctx.clock()
-        valid_until = (aware(session.decided_at) or now) + timedelta(seconds=self.ctx.settings.liveness_pass_valid_s)
-        if session.status != "passed" or valid_until <= now:
-            raise Forbidden("That liveness session is not freshly passed; a comparison needs one.",
-                            code="liveness_invalid")
-        return session
 
 
 def _photo(face: DetectedFace, operator: bool) -> ComparedPhoto:

@@ -192,21 +192,29 @@ class Liveness:
 
     def consume(self, s: Session, actor: Actor, subject: Subject, session_id: str | None) -> None:
         """Inside the verification's transaction: a passed, unused session of this subject, device and purpose."""
+        self.claim(s, actor, subject.purpose, session_id, subject=subject)
+
+    def claim(self, s: Session, actor: Actor, purpose: str, session_id: str | None, *,
+              subject: Subject | None = None, use: bool = True) -> LivenessSession:
+        """A passed, fresh, unused session of this tenant, device and purpose (and of `subject`, when the
+        comparison has one: a comparison of two photos has none). `use=False` only checks, before any face work;
+        `use=True` spends it, inside the transaction of the comparison it vouches for."""
         now = self.ctx.clock()
         if not session_id:
-            raise Forbidden(f"Purpose '{subject.purpose}' requires a passed liveness session: start one and send "
+            raise Forbidden(f"Purpose '{purpose}' requires a passed liveness session: start one and send "
                             "its id as `liveness_session`.", code="liveness_required")
         session = s.get(LivenessSession, session_id, with_for_update=True)
-        valid_until = (aware(session.decided_at) or now) + timedelta(
-            seconds=self.ctx.settings.liveness_pass_valid_s) if session is not None else None
         if (session is None or session.tenant_id != actor.tenant_id or session.device != actor.principal
-                or session.subject_id != subject.id or session.purpose != subject.purpose):
+                or (subject is not None and session.subject_id != subject.id) or session.purpose != purpose):
             raise Forbidden("That liveness session was not issued for this subject, purpose and device.",
                             code="liveness_invalid")
-        if session.status != "passed" or valid_until is None or valid_until <= now:
+        valid_until = (aware(session.decided_at) or now) + timedelta(seconds=self.ctx.settings.liveness_pass_valid_s)
+        if session.status != "passed" or valid_until <= now:
             raise Forbidden(f"That liveness session is {session.status if session.status != 'passed' else 'stale'}; "
-                            "a verification needs a freshly passed one.", code="liveness_invalid")
-        session.status, session.used_at = "used", now
+                            "a comparison needs a freshly passed one.", code="liveness_invalid")
+        if use:
+            session.status, session.used_at = "used", now
+        return session
 
     def expire_frames(self) -> int:
         """Retention: sealed audit frames past their date are deleted and their session keys destroyed."""

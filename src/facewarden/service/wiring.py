@@ -27,6 +27,7 @@ from facewarden.service.police import PoliceSearch
 from facewarden.service.reports import Reports
 from facewarden.service.retention import Retention
 from facewarden.service.rights import SubjectRights
+from facewarden.service.telemetry import Telemetry
 from facewarden.store import Database
 from facewarden.vision import Embedder
 
@@ -44,6 +45,7 @@ class FaceService:
         self.liveness = Liveness(ctx)
         self.matching = Matching(ctx, self.liveness)
         self.comparing = Comparing(ctx, self.liveness)
+        self.telemetry = Telemetry(ctx)  # counts operations from the audit log incrementally: one per service
         self.rights = SubjectRights(ctx, self.approvals)
         self.keys = KeyManagement(ctx, self.approvals)
         self.governance = Governance(ctx, self.approvals, self.rights)
