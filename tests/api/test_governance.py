@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from facewarden.api import create_app
 from facewarden.audit import AuditQuery
+from facewarden.errors import Forbidden
 from facewarden.service import LOCAL_ADMIN, FaceService
 from facewarden.store import Subject
 from tests.conftest import Api
@@ -110,6 +111,18 @@ def test_subject_credential_reaches_only_its_own_record(api: Api, shared_faces: 
     assert api.client.delete("/v1/me", headers=me).json()["erased"] is True
     assert [s["subject"] for s in api.client.get("/v1/subjects", headers=api.keys["operator"]).json()] == ["biden"]
 
+
+
+def test_the_service_refuses_a_subject_credential_that_names_a_record(api: Api, shared_faces: Path) -> None:
+    """The refusal holds below the HTTP adapter too: any adapter handing the service a subject's credential."""
+    a = api.enrol("obama", [_photo(shared_faces, "obama")]).json()["subject_credential"]
+    api.enrol("biden", [_photo(shared_faces, "biden")])
+    who = api.service.accounts.authenticate(a)
+    for act in (api.service.rights.erase, api.service.rights.export, api.service.rights.withdraw_consent):
+        with pytest.raises(Forbidden) as exc:
+            act(who, "biden")
+        assert exc.value.code == "self_service_only"
+    assert api.service.rights.export(who, None)["subject"] == "obama"
 
 def test_retention_job_destroys_expired_templates_and_their_keys(api: Api, shared_faces: Path) -> None:
     svc = api.service

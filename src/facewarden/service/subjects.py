@@ -9,7 +9,16 @@ from collections.abc import Collection
 import numpy as np
 from sqlalchemy.orm import Session
 
-from facewarden.errors import FaceWardenError, Gone, IntegrityFailure, InvalidInput, KeyUnavailable, Locked, NotFound
+from facewarden.errors import (
+    FaceWardenError,
+    Forbidden,
+    Gone,
+    IntegrityFailure,
+    InvalidInput,
+    KeyUnavailable,
+    Locked,
+    NotFound,
+)
 from facewarden.gallery import GalleryEntry
 from facewarden.governance.actors import Actor
 from facewarden.governance.identifiers import canonical_reference, reference_key
@@ -23,6 +32,10 @@ log = logging.getLogger("facewarden.service")
 def subject_of(s: Session, actor: Actor, external_id: str | None, *, for_update: bool = False) -> Subject:
     """The subject in the caller's tenant; a data subject only ever reaches their own record. The reference is
     compared by its canonical key (see `governance.identifiers`), so `OBAMA` and ` obama` reach `obama`."""
+    if actor.subject_id and external_id is not None:  # a person's credential never acts on a name it is given
+        raise Forbidden("A subject credential reaches only your own record, through the self-service "
+                        "operations (see, withdraw consent, erase), never a record named by reference.",
+                        code="self_service_only")
     if actor.subject_id or external_id is None:
         subject = repositories.find_subject(s, actor.tenant_id, external_id=external_id,
                                             subject_id=actor.subject_id, for_update=for_update)
