@@ -43,11 +43,14 @@ class Settings(BaseSettings):
     min_sharpness: float = 4.8  # variance of the Laplacian on the aligned 150x150 chip: below it, face_blurred
     min_quality: float = 0.5  # vision/quality.py score in [0, 1]: below it, face_low_quality
     match_threshold: float = 0.5  # Euclidean distance; calibrate with `facewarden eval pairs`
-    # Probes (verify, compare, identify of one face) for these purposes use the dominant face of a photo that
-    # shows several (vision/selection.py); "*": every purpose but law-enforcement, which must be named. Enrolment
-    # always needs exactly one face. [] turns it off.
+    # Probes (verify, compare, identify of one face) for these purposes use the main face of a photo that
+    # shows several (vision/selection.py: clearly the largest, or the one the photo is framed on); "*": every
+    # purpose but law-enforcement, which must be named. [] turns it off.
     dominant_face_purposes: list[str] = Field(default_factory=lambda: ["*"])
     dominant_face_margin: float = 2.0  # box area of the largest face over the next one
+    # Enrolment (and added photos) take the main face by the same rule, and say so in the answer; an ambiguous
+    # photo is still refused. False: exactly one face in every enrolment photo.
+    enrol_main_face: bool = True
     gallery: str = "memory"  # the 1:N search implementation, by name (gallery/__init__.py registers them)
     workers: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1))
 

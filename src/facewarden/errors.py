@@ -242,8 +242,8 @@ CATALOGUE: dict[str, tuple[ErrorKind, str]] = {
     # no usable face
     "unprocessable": (ErrorKind.UNPROCESSABLE, "The input holds no usable face."),
     "no_face": (ErrorKind.UNPROCESSABLE, "No face was found in the photo."),
-    "multiple_faces": (ErrorKind.UNPROCESSABLE, "More than one face (in a probe: none clearly the largest); "
-                       "send a photo of one person."),
+    "multiple_faces": (ErrorKind.UNPROCESSABLE, "Several faces and none clearly the main one (the largest by "
+                       "far, or the one at the centre); send a photo of one person."),
     "face_too_small": (ErrorKind.UNPROCESSABLE, "The face is too small; move closer."),
     "face_blurred": (ErrorKind.UNPROCESSABLE, "The face is too blurred; take a sharper photo."),
     "face_low_quality": (ErrorKind.UNPROCESSABLE, "The face is unlikely to be recognised (turned away, badly lit "

@@ -34,6 +34,8 @@ class Enrolled:
     retain_until: str
     subject_credential: str  # hand it to the person once; it lets them see, withdraw or erase their record
     photo_quality: list[float] = dataclasses.field(default_factory=list)  # per photo, in [0, 1]
+    face_boxes: list[list[int]] = dataclasses.field(default_factory=list)  # the face used in each photo
+    faces_in_photo: list[int] = dataclasses.field(default_factory=list)  # above 1: the main face was taken
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class PhotosAdded:
     templates: int
     model: str
     purpose: str
+    face_boxes: list[list[int]] = dataclasses.field(default_factory=list)
+    faces_in_photo: list[int] = dataclasses.field(default_factory=list)
 
 
 @dataclass(frozen=True)

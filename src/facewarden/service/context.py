@@ -19,6 +19,7 @@ from facewarden.governance import roles
 from facewarden.governance.actors import DEFAULT_TENANT, Actor
 from facewarden.imaging import ImageLimits, decode_image
 from facewarden.store import Database, repositories
+from facewarden.vision.selection import probe_face
 
 if TYPE_CHECKING:
     import numpy as np
@@ -61,8 +62,9 @@ class ServiceContext:
         return decode_image(image, self.limits)
 
     def probe(self, image: bytes) -> DetectedFace:
-        """Exactly one usable face in an untrusted photo, or an input error."""
-        return self.embedder.single_face(self.decode(image))
+        """The one usable face of an enrolment photo (its main face where `enrol_main_face`), or an input error."""
+        return probe_face(self.embedder, self.decode(image), dominant=self.settings.enrol_main_face,
+                          margin=self.settings.dominant_face_margin)
 
     # -- the audit log and the checks every use case makes ---------------------------------------
     @contextmanager

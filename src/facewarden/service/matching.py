@@ -178,7 +178,8 @@ class Matching:
             event.outcome = "enrolled"
             event.details = {"templates": len(faces), "model": model.version,
                              "consent_recorded": req.consent_method is not None, "expires_at": iso(expires),
-                             "passcode": req.passcode is not None}
+                             "passcode": req.passcode is not None,
+                             "other_faces_ignored": sum(f.faces_in_photo - 1 for f in faces)}
             s.flush()
             ctx.audit.append(s, event)
             crash_point("enrol.key_created")
@@ -187,6 +188,7 @@ class Matching:
         return {"subject": req.external_id, "subject_id": subject.id, "templates": len(faces),
                 "model": model.label, "purpose": req.purpose, "legal_basis": req.legal_basis,
                 "photo_quality": [f.quality for f in faces],  # per photo, in the order sent (operators enrol)
+                **faces_used(faces),
                 "expires_at": iso(expires), "retain_until": retain_until(subject, purpose).isoformat(),
                 # Handed to the person once: with it they export, withdraw consent or erase their own record.
                 "subject_credential": credential}
@@ -388,13 +390,15 @@ class Matching:
                 subject.updated_at = now
                 repositories.bump_gallery_generation(s)
                 event.outcome = "photos_added"
-                event.details = {"templates": len(faces), "total": total, "model": model.version}
+                event.details = {"templates": len(faces), "total": total, "model": model.version,
+                                 "other_faces_ignored": sum(f.faces_in_photo - 1 for f in faces)}
                 s.flush()
                 ctx.audit.append(s, event)  # no new key was made, so a failure here leaves nothing behind
                 entries = [GalleryEntry(subject.tenant_id, subject.id, tid, subject.purpose, f.embedding)
                            for tid, f in zip(ids, faces, strict=True)]
                 result = {"subject": subject.external_id, "subject_id": subject.id, "templates_added": len(faces),
-                          "templates": total, "model": model.label, "purpose": subject.purpose}
+                          "templates": total, "model": model.label, "purpose": subject.purpose,
+                          **faces_used(faces)}
         ctx.gallery.add(entries)
         log.info("added templates subject=%s templates=%d tenant=%s", result["subject_id"], len(faces),
                  actor.tenant_id)
@@ -412,3 +416,9 @@ class Matching:
         if len(subject.templates) + adding > most:
             raise Conflict(f"'{subject.external_id}' holds {len(subject.templates)} templates; at most {most} are "
                            "kept per subject. Erase and re-enrol with the best photos.", code="too_many_templates")
+
+
+def faces_used(faces: list[DetectedFace]) -> dict[str, list[Any]]:
+    """Which face of each photo made the template, and how many the photo showed: an operator who sent a photo
+    with several faces sees which one was taken (selection.py) and can erase the record if it was the wrong one."""
+    return {"face_boxes": [list(f.box) for f in faces], "faces_in_photo": [f.faces_in_photo for f in faces]}

@@ -24,11 +24,13 @@ class EngineOptions:
     max_bytes: int = 10 * 1024 * 1024
     max_pixels: int = 40_000_000
     min_quality: float = 0.5
+    main_face: bool = True  # the main face of a photo that shows several (selection.py), like enrolment
+    main_face_margin: float = 2.0
 
     @classmethod
     def from_settings(cls, s: Settings) -> EngineOptions:
         return cls(s.detector, s.detect_max_side, s.min_face_px, s.min_sharpness, s.max_upload_bytes,
-                   s.max_image_pixels, s.min_quality)
+                   s.max_image_pixels, s.min_quality, s.enrol_main_face, s.dominant_face_margin)
 
     def engine(self) -> FaceEngine:
         return FaceEngine(detector=self.detector, detect_max_side=self.detect_max_side,
@@ -59,7 +61,11 @@ def _embed_one(args: tuple[Path, bool]) -> BatchResult:
     assert _engine is not None and _opts is not None
     try:
         rgb = decode_image(path.read_bytes(), ImageLimits(_opts.max_bytes, _opts.max_pixels))
-        return BatchResult(path, _engine.single_face(rgb, whole_image_fallback=whole_image_fallback))
+        if _opts.main_face:
+            face = _engine.main_face(rgb, _opts.main_face_margin, whole_image_fallback=whole_image_fallback)
+        else:
+            face = _engine.single_face(rgb, whole_image_fallback=whole_image_fallback)
+        return BatchResult(path, face)
     except FaceWardenError as exc:
         return BatchResult(path, None, exc.code, exc.message)
 

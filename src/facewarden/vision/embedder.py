@@ -36,6 +36,7 @@ class DetectedFace:
     sharpness: float
     detector_score: float
     quality: float = 1.0  # vision/quality.py: predicted chance, in [0, 1], that a genuine comparison matches
+    faces_in_photo: int = 1  # faces seen in the photo: more than 1 when the main one was picked (selection.py)
 
 
 @runtime_checkable

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from dataclasses import replace
 from functools import cache
 
 import dlib
@@ -19,7 +20,7 @@ from facewarden.vision import quality
 from facewarden.vision.distance import distance
 from facewarden.vision.embedder import DetectedFace, FaceQualityError, ModelInfo
 from facewarden.vision.quality import QualityFeatures
-from facewarden.vision.selection import DOMINANT_MARGIN, dominant_index
+from facewarden.vision.selection import DOMINANT_MARGIN, main_face_index
 
 EMBEDDING_DIM = 128
 CHIP_SIZE = 150
@@ -165,6 +166,16 @@ class FaceEngine:
 
     def single_face(self, rgb: np.ndarray, *, whole_image_fallback: bool = False) -> DetectedFace:
         """Exactly one face, quality-checked; several faces is an error where one is required."""
+        return self._one_face(rgb, whole_image_fallback=whole_image_fallback, margin=None)
+
+    def main_face(self, rgb: np.ndarray, margin: float = DOMINANT_MARGIN, *,
+                  whole_image_fallback: bool = False) -> DetectedFace:
+        """The only face, or the main one of several (vision/selection.py: clearly the largest, or the one the
+        photo is framed on), quality-checked like `single_face`; an ambiguous photo is `multiple_faces`.
+        `faces_in_photo` of the result says how many faces were seen."""
+        return self._one_face(rgb, whole_image_fallback=whole_image_fallback, margin=margin)
+
+    def _one_face(self, rgb: np.ndarray, *, whole_image_fallback: bool, margin: float | None) -> DetectedFace:
         rgb = self.checked(rgb)
         found = self.detect(rgb)
         if not found and whole_image_fallback:
@@ -172,24 +183,18 @@ class FaceEngine:
             return self.embed_box(rgb, dlib.rectangle(0, 0, w - 1, h - 1), 0.0, check_quality=False)
         if not found:
             raise FaceQualityError(_NO_FACE, code="no_face")
-        if len(found) > 1:
+        if len(found) > 1 and margin is None:
             raise FaceQualityError(
-                f"The photo shows {len(found)} faces; exactly one is required here. An enrolment never picks "
-                "one itself: a template made from the wrong face would let that other person verify as this "
-                "subject. Crop the photo to the one person, or take a new photo of them alone.",
+                f"The photo shows {len(found)} faces; exactly one is required here (this deployment does not pick "
+                "a main face: a template made from the wrong face would let that other person verify as this "
+                "subject). Crop the photo to the one person, or take a new photo of them alone.",
                 code="multiple_faces")
-        rect, score = found[0]
-        return self.embed_box(rgb, rect, score)
-
-    def dominant_face(self, rgb: np.ndarray, margin: float = DOMINANT_MARGIN) -> DetectedFace:
-        """For probes: the only face, or the largest when its box is at least `margin` times the area of the
-        next (vision/selection.py says why); quality-checked like `single_face`. Otherwise `multiple_faces`."""
-        rgb = self.checked(rgb)
-        found = self.detect(rgb)
-        if not found:
-            raise FaceQualityError(_NO_FACE, code="no_face")
-        rect, score = found[dominant_index([r.area() for r, _ in found], margin)]
-        return self.embed_box(rgb, rect, score)
+        index = 0
+        if len(found) > 1 and margin is not None:
+            h, w = rgb.shape[:2]
+            index = main_face_index([(r.left(), r.top(), r.right(), r.bottom()) for r, _ in found], w, h, margin)
+        rect, score = found[index]
+        return replace(self.embed_box(rgb, rect, score), faces_in_photo=len(found))
 
 
 _NO_FACE = ("No face was found in the photo. Send a well-lit, frontal photo in which the face is "

@@ -20,6 +20,10 @@ class Enrolled(ResponseModel):
                                        "the order sent: the predicted chance that a genuine comparison matches")
     subject_credential: str = Field(description="Handed to the person once: with it they export, withdraw "
                                                 "consent or erase their own record at /v1/me")
+    face_boxes: list[list[int]] = Field(default_factory=list, description="The face used in each photo, in the "
+                                        "order sent: left, top, right, bottom in the photo's pixels")
+    faces_in_photo: list[int] = Field(default_factory=list, description="Faces seen in each photo; above 1, the "
+                                      "main face was taken (clearly the largest, or the one at the centre)")
 
 
 class PhotosAdded(ResponseModel):
@@ -29,6 +33,8 @@ class PhotosAdded(ResponseModel):
     templates: int = Field(description="Templates the subject holds now")
     model: str
     purpose: str
+    face_boxes: list[list[int]] = Field(default_factory=list, description="The face used in each photo")
+    faces_in_photo: list[int] = Field(default_factory=list, description="Faces seen in each photo")
 
 
 class SubjectSummary(ResponseModel):
