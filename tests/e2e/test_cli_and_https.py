@@ -228,3 +228,27 @@ def test_init_on_postgresql_names_a_missing_database_and_a_retry_prints_the_firs
     finally:
         with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_cli_calibrate_stores_the_conservative_threshold_and_lists_it(cli_env: dict[str, str], shared_faces: Path,
+                                                                    tmp_path: Path) -> None:
+    """`facewarden calibrate` stores, by default, the strict end of each threshold's interval (the point estimate
+    exceeded 1e-3 on held-out LFW people); `facewarden calibrations` shows what verification is decided at."""
+    folder = tmp_path / "labelled"
+    for person in [d for d in sorted((shared_faces / "lfw").iterdir()) if len(list(d.iterdir())) >= 3][:20]:
+        (folder / person.name).mkdir(parents=True)
+        for photo in sorted(person.iterdir())[:3]:
+            (folder / person.name / photo.name).symlink_to(photo)
+    assert _run(["init"], cli_env).returncode == 0
+    cal = _run(["calibrate", str(folder), "--draws", "30"], cli_env)
+    assert cal.returncode == 0, cal.stderr
+    report = json.loads(cal.stdout)
+    assert report["rule"] == "lower end of the threshold's 95 % interval" and report["stored"]
+    listed = _run(["calibrations"], cli_env)
+    assert listed.returncode == 0, listed.stderr
+    rows = {c["target_fmr"]: c for c in json.loads(listed.stdout)["calibrations"]}
+    assert set(rows) == {1e-3, 1e-4, 1e-5} and all(c["run_id"] == report["stored"] for c in rows.values())
+    assert rows[1e-3]["threshold"] == pytest.approx(rows[1e-3]["threshold_ci"][0])  # the strict end
+    point = _run(["calibrate", str(folder), "--draws", "30", "--point-estimate", "--dry-run"], cli_env)
+    assert point.returncode == 0 and json.loads(point.stdout)["rule"] == "point estimate"
+    assert json.loads(point.stdout)["operating_points"][0]["threshold"] >= rows[1e-3]["threshold"]

@@ -18,6 +18,7 @@ from facewarden.governance.policy import PurposeSpec
 from facewarden.service import LOCAL_ADMIN, EnrolRequest, FaceService
 from facewarden.service.calibration import CALIBRATED, CONFIGURED, EXTRAPOLATED
 from facewarden.vision.batch import EngineOptions
+from tests.conftest import Api
 
 PEOPLE, PHOTOS = 20, 3
 
@@ -72,6 +73,17 @@ def test_the_stored_threshold_decides_verification_for_its_target(service: FaceS
     assert [e["outcome"] for e in entries] == ["recorded"]
     verified = service.audit.query(AuditQuery(operation="verify", limit=10))
     assert sorted(json.loads(e["details"])["threshold_source"] for e in verified) == [CALIBRATED, EXTRAPOLATED]
+
+    # Administrators and auditors read the operating points over the API; the operator who verifies does not.
+    api = Api(service)
+    listed = api.client.get("/v1/calibrations", headers=api.keys["auditor"])
+    assert listed.status_code == 200, listed.text
+    rows = {c["target_fmr"]: c for c in listed.json()["calibrations"]}
+    assert rows[1e-3]["threshold"] == pytest.approx(points[1e-3]["threshold"]) and not rows[1e-3]["extrapolated"]
+    assert rows[1e-4]["extrapolated"] and rows[1e-3]["impostor_pairs"] == impostors
+    assert rows[1e-3]["run_id"] == stored["run_id"] and rows[1e-3]["model"].endswith(service.embedder.model.version)
+    refused = api.client.get("/v1/calibrations", headers=api.keys["operator"])
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
 
 
 def test_without_a_calibration_for_the_target_or_the_model_the_configured_threshold_holds(

@@ -14,7 +14,7 @@ from facewarden.cli import subjects
 from facewarden.cli.audit import audit_app, witness_app
 from facewarden.cli.common import open_service, reported
 from facewarden.cli.compare import compare
-from facewarden.cli.evaluation import calibrate, eval_app
+from facewarden.cli.evaluation import calibrate, calibrations, eval_app
 from facewarden.cli.keys import apikey_app, keys_app, person_app
 from facewarden.cli.photos import add_photos
 from facewarden.cli.reports import report_app, retention
@@ -94,7 +94,7 @@ def serve(
 
 
 # Registration order is the order of `--help`: commands first, then the groups.
-for _command in (*subjects.COMMANDS, add_photos, compare, calibrate, retention):
+for _command in (*subjects.COMMANDS, add_photos, compare, calibrate, calibrations, retention):
     app.command()(_command)
 app.add_typer(audit_app, name="audit")
 app.add_typer(witness_app, name="witness")

@@ -13,6 +13,7 @@ from facewarden.api.errors import ERROR_RESPONSES
 from facewarden.api.responses import WAITING, accepted_if_pending
 from facewarden.api.schemas import (
     Approved,
+    CalibrationList,
     LePolicyApplied,
     LePolicyBody,
     PendingList,
@@ -31,6 +32,13 @@ router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
 @router.get("/purposes", tags=["purposes"], response_model=PurposeList)
 def list_purposes(who: Caller, service: Service) -> dict[str, Any]:
     return {"purposes": service.governance.list_purposes(who)}
+
+
+@router.get("/calibrations", tags=["purposes"], response_model=CalibrationList)
+def list_calibrations(who: Caller, service: Service) -> dict[str, Any]:
+    """The calibration each target FMR in use is decided at now, for the current face model (administrators and
+    auditors): the threshold, its interval and the evidence it came from."""
+    return {"calibrations": service.calibration.latest(who)}
 
 
 @router.put("/purposes/{name}", tags=["purposes"], response_model=PurposeApplied, responses=WAITING)

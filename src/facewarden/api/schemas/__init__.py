@@ -31,6 +31,8 @@ from facewarden.api.schemas.common import (
 )
 from facewarden.api.schemas.governance import (
     Approved,
+    CalibrationList,
+    CalibrationRecord,
     LePolicy,
     LePolicyApplied,
     LePolicyBody,
@@ -105,6 +107,8 @@ __all__ = [
     "AuditEntry",
     "AuditExport",
     "BatchErasure",
+    "CalibrationList",
+    "CalibrationRecord",
     "Confirmation",
     "ConsentRecord",
     "ConsentWithdrawal",

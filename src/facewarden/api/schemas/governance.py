@@ -38,6 +38,34 @@ class PurposeList(ResponseModel):
     purposes: list[PurposePolicy]
 
 
+class CalibrationRecord(ResponseModel):
+    id: str
+    run_id: str
+    model: str
+    target_fmr: float
+    threshold: float = Field(description="The distance threshold comparisons at this target FMR are decided at")
+    threshold_ci: list[float] | None = Field(description="95 % bootstrap interval of the threshold")
+    extrapolated: bool = Field(description="The target is below 1/impostor pairs of the calibration set")
+    fmr: float
+    fnmr: float
+    fnmr_ci: list[float] | None
+    end_to_end_fnmr: float = Field(description="FNMR counting photos that failed to enrol as failures")
+    dataset: str
+    dataset_digest: str
+    identities: int
+    images: int
+    failed_to_enrol: int
+    genuine_pairs: int
+    impostor_pairs: int
+    bootstrap_draws: int
+    created_at: str
+    created_by: str
+
+
+class CalibrationList(ResponseModel):
+    calibrations: list[CalibrationRecord]
+
+
 class PurposeApplied(ResponseModel):
     purpose: PurposePolicy
     status: str  # "applied"
