@@ -4,8 +4,9 @@ Sets: the person folders (not misc/) of lfw, faceapi-bbt, opencv4nodejs-twd, com
 each reported separately and pooled.
 
 * FaceWarden: `FaceEngine()` with the defaults of the tree as it is when the bench runs, on the photo as
-  `decode_image` gives it, `single_face` (exactly one face, quality gate). A refusal is a failure to enrol
-  with its code.
+  `decode_image` gives it, the face enrolment and verification take (`probe_face`: the main face of a photo
+  with several, vision/selection.py; quality gate). A refusal is a failure to enrol with its code.
+  "facewarden_one_face_only" is the same with `enrol_main_face = false`: a photo with several faces is refused.
 * Plain loop (what `face_recognition.face_encodings(img, model="small")` does, plus taking the face nearest
   the centre when there are several): PIL load -> RGB, HOG upsample 1 at full resolution, 5-point shape,
   150 px chip, descriptor. Photos over `--plain-max-side` px (compreface's 12-36 MP) are shrunk to it first,
@@ -43,6 +44,7 @@ import numpy as np
 from PIL import Image
 
 from _common import CpuMeter, add_faces_arg, emit, log, machine, require_faces
+from facewarden.config import Settings
 from facewarden.errors import FaceWardenError
 from facewarden.evaluation.metrics import eer, fnmr_at_fmr, rank1_leave_one_out, rates_at_threshold
 from facewarden.evaluation.robustness import (
@@ -53,6 +55,7 @@ from facewarden.evaluation.robustness import (
 )
 from facewarden.imaging import ImageLimits, decode_image
 from facewarden.vision.engine import CHIP_PADDING, CHIP_SIZE, FaceEngine, model_info
+from facewarden.vision.selection import probe_face
 
 SETS = ("lfw", "faceapi-bbt", "opencv4nodejs-twd", "compreface", "human", "openface")
 THRESHOLD = 0.5
@@ -111,15 +114,22 @@ class FaceWardenPipe:
         if hasattr(self.engine, "_encoder"):
             self.engine._encoder = CachedEncoder(self.engine._encoder, cache)
         self.limits = ImageLimits()
+        defaults = Settings()
+        self.main_face, self.margin = defaults.enrol_main_face, defaults.dominant_face_margin
+        self.faces_seen: list[int] = []  # per embedded photo, in order: faces the detector found (0: failed)
 
     def load(self, path: Path) -> np.ndarray:
         return decode_image(path.read_bytes(), self.limits)
 
     def embed(self, rgb: np.ndarray) -> Outcome:
+        """What enrolment and a verification probe do with the tree's default settings."""
         try:
-            return np.asarray(self.engine.single_face(rgb).embedding, dtype=np.float32), None
+            face = probe_face(self.engine, rgb, dominant=self.main_face, margin=self.margin)
         except FaceWardenError as exc:
+            self.faces_seen.append(0)
             return None, exc.code
+        self.faces_seen.append(face.faces_in_photo)
+        return np.asarray(face.embedding, dtype=np.float32), None
 
     def embed_file(self, path: Path) -> Outcome:
         try:
@@ -264,6 +274,12 @@ def main() -> None:
     cache.save()
     cpu = meter.stop()
     log(f"embedded in {time.perf_counter() - t0:.0f} s (cache hits {cache.hits}, misses {cache.misses})")
+    # The same pipeline with `enrol_main_face = false` (exactly one face per photo, the behaviour before the
+    # main-face rule): every photo in which a main face was picked among several becomes `multiple_faces`.
+    fw_pipe = pipes[0]
+    assert isinstance(fw_pipe, FaceWardenPipe)
+    results["facewarden_one_face_only"] = [(None, "multiple_faces") if n > 1 else out for out, n in
+                                           zip(results[fw_pipe.name], fw_pipe.faces_seen, strict=True)]
 
     labels = [lab for _, lab in items]
     tune, held = lfw_split([it for it in items if it[1].startswith("lfw/")])
@@ -279,19 +295,19 @@ def main() -> None:
                               "held_out": [g for g in groups if g not in ("lfw", "lfw-tune", "pooled")],
                               "plain_max_side": args.plain_max_side, "sets": {}}
     tuned: dict[str, float | None] = {}
-    for pipe in pipes:
-        vec = [v for v, _ in results[pipe.name]]
+    for name in results:
+        vec = [v for v, _ in results[name]]
         idx = groups.get("lfw-tune", [])
         sc = pair_scores([vec[i] for i in idx], [labels[i] for i in idx], end_to_end=False) if idx else None
-        tuned[pipe.name] = (fnmr_at_fmr(sc.genuine, sc.impostor, TARGET)[1]
-                            if sc is not None and sc.genuine.size and sc.impostor.size else None)
+        tuned[name] = (fnmr_at_fmr(sc.genuine, sc.impostor, TARGET)[1]
+                       if sc is not None and sc.genuine.size and sc.impostor.size else None)
     report["tuned_threshold_fmr_1e-3"] = {k: _r(v, 4) for k, v in tuned.items()}
     for g, idx in groups.items():
         log(f"metrics: {g} ({len(idx)} photos)")
         report["sets"][g] = {
-            pipe.name: evaluate([results[pipe.name][i][0] for i in idx], [results[pipe.name][i][1] for i in idx],
-                                [labels[i] for i in idx], args.boot, tuned[pipe.name])
-            for pipe in pipes}
+            name: evaluate([res[i][0] for i in idx], [res[i][1] for i in idx], [labels[i] for i in idx], args.boot,
+                           tuned[name])
+            for name, res in results.items()}
     emit(report)
 
 
