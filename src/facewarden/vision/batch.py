@@ -19,7 +19,7 @@ from facewarden.vision.engine import FaceEngine
 class EngineOptions:
     detector: str = "hog"
     detect_max_side: int = 640
-    min_face_px: int = 40
+    min_face_px: int = 32
     min_sharpness: float = 4.8
     max_bytes: int = 10 * 1024 * 1024
     max_pixels: int = 40_000_000

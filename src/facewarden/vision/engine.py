@@ -65,7 +65,7 @@ class FaceEngine:
     dimension = EMBEDDING_DIM
     metric = "euclidean"  # dlib's ResNet was trained for L2 distance
 
-    def __init__(self, *, detector: str = "hog", detect_max_side: int = 640, min_face_px: int = 40,
+    def __init__(self, *, detector: str = "hog", detect_max_side: int = 640, min_face_px: int = 32,
                  min_sharpness: float = quality.HARD_MIN_SHARPNESS,
                  min_quality: float = quality.QUALITY_FLOOR) -> None:
         self.detector_kind = detector
@@ -198,5 +198,5 @@ class FaceEngine:
 
 
 _NO_FACE = ("No face was found in the photo. Send a well-lit, frontal photo in which the face is "
-            "clearly visible.")
+            "clearly visible and at least 40 pixels wide.")
 
