@@ -153,6 +153,8 @@ CATALOGUE: dict[str, tuple[ErrorKind, str]] = {
     "invalid_limit": (ErrorKind.INVALID, "An audit query limit is out of range."),
     "invalid_timestamps": (ErrorKind.INVALID, "Frame timestamps must increase."),
     "invalid_liveness_media": (ErrorKind.INVALID, "Send either a video or frames, not both or neither."),
+    "liveness_reference_required": (ErrorKind.INVALID, "A comparison's liveness session needs the reference photo "
+                                    "(the identity document) with the clip."),
     "legal_basis_not_allowed": (ErrorKind.FORBIDDEN, "The purpose does not accept this legal basis."),
     "purpose_ended": (ErrorKind.FORBIDDEN, "The purpose has ended; nothing more is enrolled for it."),
     "person_required": (ErrorKind.INVALID, "Keys with deciding roles must belong to a named person."),
@@ -181,7 +183,8 @@ CATALOGUE: dict[str, tuple[ErrorKind, str]] = {
     "no_passcode": (ErrorKind.FORBIDDEN, "The subject has no passcode; an administrator must set one."),
     "erasure_needs_operator": (ErrorKind.FORBIDDEN, "Records held under a law are erased by the operator."),
     "liveness_required": (ErrorKind.FORBIDDEN, "This purpose needs a passed liveness session."),
-    "liveness_invalid": (ErrorKind.FORBIDDEN, "The liveness session is not a fresh pass for this subject and device."),
+    "liveness_invalid": (ErrorKind.FORBIDDEN, "The liveness session is not a fresh pass for this subject (or this "
+                         "comparison's reference photo) and device."),
     "grant_required": (ErrorKind.FORBIDDEN, "Police searches run only under an approved request's grant."),
     "grant_expired": (ErrorKind.FORBIDDEN, "The search grant has expired; file a new request."),
     "grant_used_up": (ErrorKind.FORBIDDEN, "The search grant's searches are used up; file a new request."),

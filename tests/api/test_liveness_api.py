@@ -4,6 +4,7 @@ the server; audit frames are sealed and expire; failures are rate-limited."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from collections.abc import Iterator
@@ -135,6 +136,60 @@ def test_payment_verification_needs_a_passed_single_use_liveness_session(
         assert s.scalars(select(LivenessFrame).where(LivenessFrame.session_id == session)).all() == []
     with pytest.raises(KeyUnavailable):
         live.keyring.store.get(f"liveness/{session}")
+
+
+def test_a_comparison_needs_a_live_face_that_matches_the_compared_document(
+        live: FaceService, attacks: AttackSet, monkeypatch: pytest.MonkeyPatch) -> None:
+    """KYC onboarding: nobody is enrolled. The session is started without a subject, the clip comes with the
+    document photo, and the comparison must present that same photo: a live attacker cannot vouch for two photos
+    of someone else, and a pass cannot be reused. Only the document's SHA-256 is kept for it."""
+    seg = next(s for s in SEGMENTS if s.video == "d6" and len(s.actions) == 2)
+    genuine = attacks.genuine(seg)
+    document = _jpeg(attacks.photo_frame("d6", 1)[1])
+    selfie = _jpeg(genuine.frames[len(genuine.frames) // 2].rgb)
+    stranger = _jpeg(attacks.photo_frame("d3", 0)[1])
+    terminal = Device(live)
+
+    def compare(a: bytes, b: bytes, session_id: str | None) -> Any:
+        data = {"purpose": PURPOSE, "legal_basis": "contract"} | ({"liveness_session": session_id} if session_id
+                                                                  else {})
+        return terminal.client.post("/v1/compare", files={"a": ("a.jpg", a), "b": ("b.jpg", b)}, data=data,
+                                    headers=terminal.headers)
+
+    def submit(session_id: str, p: Presentation, reference: bytes | None) -> Any:
+        files = [("frames", (f"f{i}.jpg", _jpeg(f.rgb))) for i, f in enumerate(p.frames[:60])]
+        files += [("reference", ("document.jpg", reference))] if reference is not None else []
+        return terminal.client.post(f"/v1/liveness/sessions/{session_id}", files=files, headers=terminal.headers,
+                                    data={"timestamps": ",".join(f"{f.t:.4f}" for f in p.frames[:60])})
+
+    assert compare(document, selfie, None).json()["error"]["code"] == "liveness_required"
+    monkeypatch.setattr(challenge_module, "new_challenge", lambda n_actions=None: genuine.challenge)
+    started = terminal.client.post("/v1/liveness/sessions", json={"purpose": PURPOSE}, headers=terminal.headers)
+    assert started.status_code == 201 and "reference" in started.json()["capture"], started.text
+    session = started.json()["session_id"]
+    missing = submit(session, genuine, None)
+    assert missing.status_code == 400 and missing.json()["error"]["code"] == "liveness_reference_required"
+    assert submit(session, genuine, document).json() == {"session_id": session, "passed": True}
+    row = _row(live, session)
+    assert row.subject_id is None and row.reference_digest == hashlib.sha256(document).hexdigest()
+
+    # Two photos of someone else, or the document against another photo of the stranger: not what was checked.
+    refused = compare(stranger, stranger, session)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "liveness_invalid"
+    assert "another photo" in refused.json()["error"]["message"]
+    matched = compare(selfie, document, session)  # either order: one of the two is the reference
+    assert matched.status_code == 200 and matched.json()["match"] is True, matched.text
+    assert compare(selfie, document, session).json()["error"]["code"] == "liveness_invalid"  # single use
+    # A comparison session does not verify an enrolled subject, and a subject's session does not compare.
+    _enrol(live, "customer", attacks.photo_frame("d6", 1)[1])
+    assert terminal.verify("customer", selfie, session).json()["error"]["code"] == "liveness_invalid"
+
+    # The live face must match the document: the same genuine clip against a stranger's document fails.
+    again = terminal.client.post("/v1/liveness/sessions", json={"purpose": PURPOSE}, headers=terminal.headers)
+    second = again.json()["session_id"]
+    assert submit(second, genuine, stranger).json()["passed"] is False
+    assert "not_enrolled_face" in (_row(live, second).reasons or "")
+    assert compare(stranger, stranger, second).json()["error"]["code"] == "liveness_invalid"
 
 
 def _attacks(attacks: AttackSet) -> list[Presentation]:

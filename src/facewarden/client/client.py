@@ -165,15 +165,20 @@ class FaceWardenClient:
             files={"image": ("probe", _bytes(photo))}))
 
     # -- liveness ----------------------------------------------------------------------------
-    def start_liveness(self, subject: str, *, purpose: str) -> LivenessChallenge:
-        return build(LivenessChallenge, self._json("POST", "/v1/liveness/sessions",
-                                                   json={"subject": subject, "purpose": purpose}))
+    def start_liveness(self, subject: str | None, *, purpose: str) -> LivenessChallenge:
+        """A challenge for verifying `subject`, or (None) for a comparison: then send `reference` with the clip."""
+        body = {"purpose": purpose} | ({"subject": subject} if subject is not None else {})
+        return build(LivenessChallenge, self._json("POST", "/v1/liveness/sessions", json=body))
 
     def submit_liveness(self, session_id: str, *, video: Photo | None = None,
-                        frames: Sequence[tuple[Photo, float]] | None = None) -> LivenessDecision:
-        """The clip (mp4/webm) filmed while the person did the actions, or its frames with their times (s)."""
+                        frames: Sequence[tuple[Photo, float]] | None = None,
+                        reference: Photo | None = None) -> LivenessDecision:
+        """The clip (mp4/webm) filmed while the person did the actions, or its frames with their times (s); for a
+        comparison's session, `reference` is the photo the live face must match (the one then compared)."""
         files: list[tuple[str, tuple[str, bytes]]] = []
         data = {}
+        if reference is not None:
+            files.append(("reference", ("reference", _bytes(reference))))
         if video is not None:
             files.append(("video", ("clip", _bytes(video))))
         if frames:

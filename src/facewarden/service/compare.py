@@ -64,8 +64,10 @@ class Comparing:
 
     def compare(self, actor: Actor, a: bytes, b: bytes, *, purpose: str, legal_basis: str,
                 liveness_session: str | None = None) -> CompareResult:
-        """1:1 between two photos. Where the purpose requires liveness, a passed session of this device and
-        purpose is consumed with the comparison (photo `a` is then the live capture)."""
+        """1:1 between two photos. Where the purpose requires liveness, a passed comparison session of this
+        device and purpose is consumed with it: one started without a subject, whose clip's live face was checked
+        against one of these two photos (its reference, the identity document), so the person in front of the
+        camera is the person in the photos."""
         ctx = self.ctx
         with ctx.audited(actor, "compare", roles.OPERATOR, roles.VERIFIER, purpose=purpose or None,
                          legal_basis=legal_basis or None) as event:
@@ -76,8 +78,8 @@ class Comparing:
             ctx.check_rate(actor, ("compare",), ctx.settings.person_verify_limit_per_hour, timedelta(hours=1))
             with ctx.db.session(readonly=True) as s:
                 needs_liveness = self._check_purpose(s, actor, purpose, legal_basis)
-                if needs_liveness:
-                    self.liveness.claim(s, actor, purpose, liveness_session, use=False)  # before any face work
+                if needs_liveness:  # before any face work
+                    self.liveness.claim(s, actor, purpose, liveness_session, photos=(a, b), use=False)
                 threshold = threshold_for(ctx, s, actor.tenant_id, purpose).value  # the purpose's operating point
             dominant = allows_dominant(purpose, ctx.settings.dominant_face_purposes)
             faces = [probe_face(ctx.embedder, ctx.decode(img), dominant=dominant,
@@ -86,7 +88,7 @@ class Comparing:
             match = distance <= threshold
             with ctx.db.session() as s:
                 if needs_liveness:  # single use, with this comparison
-                    self.liveness.claim(s, actor, purpose, liveness_session)
+                    self.liveness.claim(s, actor, purpose, liveness_session, photos=(a, b))
                 event.outcome = "match" if match else "no_match"
                 event.details = {"liveness": needs_liveness}  # no embedding, no image, no distance
                 ctx.audit.append(s, event)

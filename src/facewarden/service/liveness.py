@@ -1,5 +1,6 @@
-"""Liveness use cases: single-use challenge sessions bound to a subject and a device, the fused check of the
-clip the client captured, and the passed session a verification consumes when its purpose demands one.
+"""Liveness use cases: single-use challenge sessions bound to a device and a subject (or, for a comparison of two
+photos, a reference photo), the fused check of the clip the client captured, and the passed session a verification
+or comparison consumes when its purpose demands one.
 
 Clients learn pass or fail only; every check's score stays in the session row.
 """
@@ -7,6 +8,7 @@ Clients learn pass or fail only; every check's score stays in the session row.
 from __future__ import annotations
 
 import copy
+import hashlib
 import io
 import json
 import logging
@@ -28,8 +30,9 @@ from facewarden.imaging.video import VideoLimits, decode_frames, decode_video
 from facewarden.service.calibration import threshold_for
 from facewarden.service.common import aware, describe
 from facewarden.service.context import ServiceContext
-from facewarden.service.subjects import current_model_templates, subject_of
+from facewarden.service.subjects import current_model_templates, purpose_of, subject_of
 from facewarden.store import LivenessFrame, LivenessSession, Purpose, Subject, repositories
+from facewarden.vision.selection import allows_dominant, probe_face
 
 if TYPE_CHECKING:
     from facewarden.liveness.decision import LivenessChecker
@@ -74,58 +77,81 @@ class Liveness:
                            max_duration_s=self.ctx.settings.liveness_max_seconds)
 
     # -- sessions ------------------------------------------------------------------------------
-    def start(self, actor: Actor, external_id: str, *, purpose: str) -> dict[str, Any]:
-        """Issue a random 2-3 action challenge with a nonce, for this subject on this device, for minutes."""
+    def start(self, actor: Actor, external_id: str | None, *, purpose: str) -> dict[str, Any]:
+        """Issue a random 2-3 action challenge with a nonce, for this subject (None: for a comparison of two
+        photos, whose reference photo comes with the clip) on this device, for minutes."""
         ctx = self.ctx
         with ctx.audited(actor, "liveness_start", roles.OPERATOR, roles.VERIFIER, purpose=purpose) as event, \
                 ctx.db.session() as s:
             actor.check_purpose(purpose)
-            subject = subject_of(s, actor, external_id)
-            describe(event, subject)
-            policy.check_match_purpose(subject.purpose, purpose)
+            subject_id = None
+            if external_id is None:
+                purpose_of(s, actor.tenant_id, purpose)  # a comparison's purpose must exist in this tenant
+            else:
+                subject = subject_of(s, actor, external_id)
+                describe(event, subject)
+                policy.check_match_purpose(subject.purpose, purpose)
+                subject_id = subject.id
             now = ctx.clock()
-            failures = repositories.failed_liveness_sessions(s, subject.id, actor.principal, now - timedelta(hours=1))
+            failures = repositories.failed_liveness_sessions(s, subject_id, actor.principal, now - timedelta(hours=1))
             if failures >= ctx.settings.liveness_max_failures_per_hour:
-                raise RateLimited(f"{failures} liveness checks of this subject failed on this device in the last "
+                whose = "of this subject" if subject_id else "for comparisons"
+                raise RateLimited(f"{failures} liveness checks {whose} failed on this device in the last "
                                   "hour; try again later or verify another way.", code="liveness_rate_limited")
             from facewarden.liveness.challenge import new_challenge
 
             challenge = new_challenge()
             session = LivenessSession(
-                id=str(uuid.uuid4()), tenant_id=actor.tenant_id, subject_id=subject.id, device=actor.principal,
+                id=str(uuid.uuid4()), tenant_id=actor.tenant_id, subject_id=subject_id, device=actor.principal,
                 purpose=purpose, actions=",".join(a.value for a in challenge.actions), nonce=challenge.nonce,
                 status="issued", created_at=now,
                 expires_at=now + timedelta(seconds=ctx.settings.liveness_session_ttl_s))
             s.add(session)
-            event.details = {"session": session.id, "actions": len(challenge.actions)}
+            event.details = {"session": session.id, "actions": len(challenge.actions),
+                             "for": "verification" if subject_id else "comparison"}
             ctx.audit.append(s, event)
+            reference = "" if subject_id else (" With it, send `reference`: the photo the live face must match "
+                                               "(the identity document), the same file you will compare.")
             return {"session_id": session.id, "nonce": challenge.nonce,
                     "actions": [a.value for a in challenge.actions],
                     "instructions": [INSTRUCTIONS[a.value] for a in challenge.actions],
                     "expires_at": session.expires_at.isoformat(),
                     "capture": "Look at the camera for one second, then do the actions in this order; send the "
-                               f"clip (mp4/webm, at most {ctx.settings.liveness_max_seconds:.0f} s) or its frames."}
+                               f"clip (mp4/webm, at most {ctx.settings.liveness_max_seconds:.0f} s) or its frames."
+                               + reference}
 
     def submit(self, actor: Actor, session_id: str, *, video: bytes | None = None,
-               frames: Sequence[tuple[bytes, float]] | None = None) -> dict[str, Any]:
-        """Check the captured clip against the session's challenge. Answers pass or fail only."""
+               frames: Sequence[tuple[bytes, float]] | None = None, reference: bytes | None = None) -> dict[str, Any]:
+        """Check the captured clip against the session's challenge, and the live face against the subject's
+        templates or, for a comparison, against the `reference` photo (kept only as its SHA-256, which the
+        comparison must then present). Answers pass or fail only."""
         ctx = self.ctx
         with ctx.audited(actor, "liveness_check", roles.OPERATOR, roles.VERIFIER) as event:
             with ctx.db.session(readonly=True) as s:
                 session = self._open_session(s, actor, session_id)
                 event.subject_id = session.subject_id
                 event.purpose = session.purpose
-                subject = s.get(Subject, session.subject_id)
-                if subject is None:
-                    raise NotFound("The subject of this session is no longer enrolled.")
-                enrolled = current_model_templates(ctx, subject)
-                # A replay claims the same person (another face fails continuity), so their sessions suffice.
-                earlier = [json.loads(f) for f in repositories.liveness_fingerprints(
-                    s, session.subject_id, ctx.clock() - FINGERPRINT_MEMORY)]
+                digest = _reference_digest(session, reference)
+                enrolled: list[np.ndarray] = []
+                if session.subject_id is not None:
+                    subject = s.get(Subject, session.subject_id)
+                    if subject is None:
+                        raise NotFound("The subject of this session is no longer enrolled.")
+                    enrolled = current_model_templates(ctx, subject)
+                    # A replay claims the same person (another face fails continuity), so their sessions suffice.
+                    remembered = repositories.liveness_fingerprints(s, subject.id, ctx.clock() - FINGERPRINT_MEMORY)
+                else:  # a replay of a comparison's clip claims the same document
+                    remembered = repositories.reference_fingerprints(s, actor.tenant_id, digest or "",
+                                                                     ctx.clock() - FINGERPRINT_MEMORY)
+                earlier = [json.loads(f) for f in remembered]
                 actions, nonce = session.actions.split(","), session.nonce
                 threshold = threshold_for(ctx, s, actor.tenant_id, session.purpose).value  # the purpose's own
             if (video is None) == (frames is None):
                 raise InvalidInput("Send either a video or a list of frames.", code="invalid_liveness_media")
+            if reference is not None:  # the document's face, embedded for this check and then dropped
+                enrolled = [probe_face(ctx.embedder, ctx.decode(reference), margin=ctx.settings.dominant_face_margin,
+                                       dominant=allows_dominant(session.purpose,
+                                                                ctx.settings.dominant_face_purposes)).embedding]
             clip = decode_video(video, self._video_limits()) if video is not None \
                 else decode_frames(frames or [], self._video_limits())
             from facewarden.liveness.challenge import Action, Challenge
@@ -134,7 +160,7 @@ class Liveness:
             checker.match_threshold = threshold
             decision = checker.assess(clip, Challenge(tuple(Action(a) for a in actions), nonce),
                                       enrolled=enrolled, earlier_fingerprints=earlier)
-            return self._record(actor, session_id, clip, decision, event)
+            return self._record(actor, session_id, clip, decision, event, digest)
 
     def _open_session(self, s: Session, actor: Actor, session_id: str, *, for_update: bool = False) -> LivenessSession:
         session = s.get(LivenessSession, session_id, with_for_update=for_update)
@@ -149,7 +175,7 @@ class Liveness:
         return session
 
     def _record(self, actor: Actor, session_id: str, clip: Sequence[Any], decision: Any,
-                event: AuditEvent) -> dict[str, Any]:
+                event: AuditEvent, reference_digest: str | None) -> dict[str, Any]:
         ctx = self.ctx
         # The audit frames' key (if any) is confirmed once this commits, destroyed if it never did.
         with ctx.keyring.creating("liveness") as new_keys, ctx.db.session() as s:
@@ -160,6 +186,7 @@ class Liveness:
             session.scores = json.dumps(decision.scores, default=_jsonable)
             if decision.passed:
                 session.fingerprint = json.dumps(decision.fingerprint, default=_jsonable)
+                session.reference_digest = reference_digest
             new_keys.append(ctx.keyring.liveness_key(session.id))
             kept = self._seal_audit_frames(s, session, [clip[i] for i in decision.audit_frames[:MAX_AUDIT_FRAMES]])
             event.outcome = session.status
@@ -195,19 +222,24 @@ class Liveness:
         self.claim(s, actor, subject.purpose, session_id, subject=subject)
 
     def claim(self, s: Session, actor: Actor, purpose: str, session_id: str | None, *,
-              subject: Subject | None = None, use: bool = True) -> LivenessSession:
-        """A passed, fresh, unused session of this tenant, device and purpose (and of `subject`, when the
-        comparison has one: a comparison of two photos has none). `use=False` only checks, before any face work;
-        `use=True` spends it, inside the transaction of the comparison it vouches for."""
+              subject: Subject | None = None, photos: Sequence[bytes] = (), use: bool = True) -> LivenessSession:
+        """A passed, fresh, unused session of this tenant, device and purpose, and of `subject` for a
+        verification; for a comparison (no subject), a session started without one whose live face was checked
+        against one of `photos` (by SHA-256; none given: not checked yet). `use=False` only checks, before any
+        face work; `use=True` spends it, inside the transaction of the comparison it vouches for."""
         now = self.ctx.clock()
         if not session_id:
             raise Forbidden(f"Purpose '{purpose}' requires a passed liveness session: start one and send "
                             "its id as `liveness_session`.", code="liveness_required")
         session = s.get(LivenessSession, session_id, with_for_update=True)
         if (session is None or session.tenant_id != actor.tenant_id or session.device != actor.principal
-                or (subject is not None and session.subject_id != subject.id) or session.purpose != purpose):
-            raise Forbidden("That liveness session was not issued for this subject, purpose and device.",
-                            code="liveness_invalid")
+                or session.subject_id != (subject.id if subject is not None else None)
+                or session.purpose != purpose):
+            raise Forbidden("That liveness session was not issued for this subject, purpose and device (a "
+                            "comparison needs a session started without a subject).", code="liveness_invalid")
+        if photos and session.reference_digest not in {hashlib.sha256(p).hexdigest() for p in photos}:
+            raise Forbidden("That liveness session checked the live face against another photo: compare the "
+                            "same reference photo that was sent with the clip.", code="liveness_invalid")
         valid_until = (aware(session.decided_at) or now) + timedelta(seconds=self.ctx.settings.liveness_pass_valid_s)
         if session.status != "passed" or valid_until <= now:
             raise Forbidden(f"That liveness session is {session.status if session.status != 'passed' else 'stale'}; "
@@ -225,6 +257,19 @@ class Liveness:
             keyring.begin_shred(keys)  # journalled before the deletion commits; destroyed once it has
             s.info.setdefault("after_commit", []).append(lambda: keyring.finish_shred(keys))
         return len(sessions)
+
+
+def _reference_digest(session: LivenessSession, reference: bytes | None) -> str | None:
+    """The reference photo's SHA-256: required for a comparison's session, refused for a subject's."""
+    if session.subject_id is not None:
+        if reference is not None:
+            raise InvalidInput("This session is for verifying an enrolled subject: the enrolled templates are the "
+                               "reference, so send no `reference` photo.", code="invalid_liveness_media")
+        return None
+    if not reference:
+        raise InvalidInput("This session is for a comparison: send `reference`, the photo the live face must "
+                           "match (the identity document), with the clip.", code="liveness_reference_required")
+    return hashlib.sha256(reference).hexdigest()
 
 
 def _jsonable(value: Any) -> Any:

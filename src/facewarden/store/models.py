@@ -270,13 +270,17 @@ class PendingAction(Base):
 
 
 class LivenessSession(Base):
-    """A single-use liveness challenge bound to a subject and a device. The check scores stay here, on the
-    server, for audit; clients only ever learn pass or fail."""
+    """A single-use liveness challenge bound to a device and either an enrolled subject (for a verification) or,
+    for a comparison of two photos, the reference photo the live face was checked against (by its SHA-256 only:
+    no image or template is kept for it). The check scores stay here, on the server, for audit; clients only
+    ever learn pass or fail."""
 
     __tablename__ = "liveness_sessions"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
-    subject_id: Mapped[str] = mapped_column(String(36), index=True)  # no FK: the session outlives an erasure
+    # no FK: the session outlives an erasure; None: a session for a comparison
+    subject_id: Mapped[str | None] = mapped_column(String(36), index=True, nullable=True)
+    reference_digest: Mapped[str | None] = mapped_column(String(64), index=True)  # SHA-256 of the reference photo
     device: Mapped[str] = mapped_column(String(200), index=True)  # the principal that asked for it
     purpose: Mapped[str] = mapped_column(String(64))
     actions: Mapped[str] = mapped_column(String(200))  # comma-separated challenge actions

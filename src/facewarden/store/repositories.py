@@ -139,9 +139,11 @@ def pending_actions(s: Session, tenant_id: str) -> Sequence[PendingAction]:
 # -- liveness -------------------------------------------------------------------------------
 
 
-def failed_liveness_sessions(s: Session, subject_id: str, device: str, since: datetime) -> int:
+def failed_liveness_sessions(s: Session, subject_id: str | None, device: str, since: datetime) -> int:
+    """Failed sessions of this subject (None: of comparisons) on this device since `since`."""
+    subject = LivenessSession.subject_id.is_(None) if subject_id is None else LivenessSession.subject_id == subject_id
     return s.scalar(select(func.count()).select_from(LivenessSession).where(
-        LivenessSession.subject_id == subject_id, LivenessSession.device == device,
+        subject, LivenessSession.device == device,
         LivenessSession.status == "failed", LivenessSession.created_at >= since)) or 0
 
 
@@ -150,6 +152,14 @@ def liveness_fingerprints(s: Session, subject_id: str, since: datetime) -> list[
     return list(s.scalars(select(LivenessSession.fingerprint).where(
         LivenessSession.subject_id == subject_id, LivenessSession.fingerprint.is_not(None),
         LivenessSession.decided_at >= since)))
+
+
+def reference_fingerprints(s: Session, tenant_id: str, reference_digest: str, since: datetime) -> list[str]:
+    """The fingerprints of accepted comparison clips checked against the same reference photo (a replay of
+    one claims the same document)."""
+    return list(s.scalars(select(LivenessSession.fingerprint).where(
+        LivenessSession.tenant_id == tenant_id, LivenessSession.reference_digest == reference_digest,
+        LivenessSession.fingerprint.is_not(None), LivenessSession.decided_at >= since)))
 
 
 def forget_liveness(s: Session, subject_id: str) -> list[str]:

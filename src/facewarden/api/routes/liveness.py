@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from facewarden.api.deps import Caller, Service, read_clip, read_frame
+from facewarden.api.deps import Caller, Service, read_clip, read_frame, read_photo
 from facewarden.api.errors import ERROR_RESPONSES
 from facewarden.api.limits import MAX_FRAMES_UPLOADED
 from facewarden.api.schemas import LivenessChallenge, LivenessDecision, SessionBody
@@ -18,7 +18,8 @@ router = APIRouter(prefix="/v1/liveness", tags=["liveness"], responses=ERROR_RES
 
 @router.post("/sessions", status_code=201, response_model=LivenessChallenge)
 def start(who: Caller, service: Service, body: SessionBody) -> dict[str, Any]:
-    """A single-use challenge for this subject on this device: 2-3 actions and a nonce, valid for minutes."""
+    """A single-use challenge for this subject (or, without one, for a comparison) on this device: 2-3 actions and
+    a nonce, valid for minutes."""
     return service.liveness.start(who, body.subject, purpose=body.purpose)
 
 
@@ -40,6 +41,8 @@ async def submit(who: Caller, service: Service, session_id: str,
                  video: Annotated[UploadFile | None, File(description="mp4 or webm clip")] = None,
                  frames: Annotated[list[UploadFile] | None, File(description="JPEG/PNG frames")] = None,
                  timestamps: Annotated[str | None, Form(description="seconds, comma-separated")] = None,
+                 reference: Annotated[UploadFile | None, File(description="for a comparison's session: the photo "
+                                                                          "the live face must match")] = None,
                  ) -> dict[str, Any]:
     """The clip the client captured while the person did the actions. `{"passed": true|false}`."""
     clip = await read_clip(service, video) if video is not None else None
@@ -47,4 +50,6 @@ async def submit(who: Caller, service: Service, session_id: str,
     if frames is not None:
         times = _frame_times(timestamps, len(frames))
         stills = [(await read_frame(service, f), t) for f, t in zip(frames, times, strict=True)]
-    return await run_in_threadpool(lambda: service.liveness.submit(who, session_id, video=clip, frames=stills))
+    photo = await read_photo(service, reference) if reference is not None else None
+    return await run_in_threadpool(lambda: service.liveness.submit(who, session_id, video=clip, frames=stills,
+                                                                   reference=photo))

@@ -8,7 +8,9 @@ from facewarden.api.schemas.common import ResponseModel
 
 
 class SessionBody(BaseModel):
-    subject: str = Field(min_length=1, max_length=200)
+    subject: str | None = Field(default=None, min_length=1, max_length=200,
+                                description="The enrolled subject to verify; leave it out for a comparison of two "
+                                            "photos (POST /v1/compare): the reference photo then comes with the clip")
     purpose: str = Field(min_length=1, max_length=64)
 
 
