@@ -143,6 +143,33 @@ BUILDERS: dict[str, tuple[Callable[[AttackSet], Presentation], str]] = {
 }
 
 
+def test_the_next_replays_are_what_they_say(attack_set: AttackSet) -> None:
+    """The replays bench/bench_replays.py measures (issue 16): a recording played slower or faster with
+    interpolated frames, zoomed and tinted, or thinned, each answering the same actions with its original on
+    record. What the replay check catches of them is measured there, not asserted here."""
+    seg = segment("d11", 1.6)
+    original = attack_set.clip(seg.video, seg.t0, seg.t1)
+    slow, fast = attack_set.replay_variant(seg, "speed 0.8"), attack_set.replay_variant(seg, "speed 1.25")
+    frame = 1 / 15  # the last frame starts up to two frame periods before the stretched end
+    assert slow.frames[-1].t == pytest.approx(3.0 / 0.8, abs=2 * frame)
+    assert fast.frames[-1].t == pytest.approx(3.0 / 1.25, abs=2 * frame)
+    assert len(slow.frames) > len(original) > len(fast.frames)
+    thin = attack_set.replay_variant(seg, "every 3rd frame dropped")
+    period = float(np.mean(np.diff([f.t for f in original])))
+    assert abs(len(thin.frames) - 2 * len(original) / 3) <= 1
+    assert float(np.mean(np.diff([f.t for f in thin.frames]))) == pytest.approx(1.5 * period, rel=0.1)  # same span
+    zoom = attack_set.replay_variant(seg, "zoom 15% + tint")
+    before, after = attack_set.detector.locate(original[0].rgb), attack_set.detector.locate(zoom.frames[0].rgb)
+    assert before is not None and after is not None
+    assert after.eye_distance / before.eye_distance == pytest.approx(1.15, abs=0.05)
+    assert zoom.frames[0].rgb[..., 0].mean() > original[0].rgb[..., 0].mean()  # the warm cast
+    for p in (slow, fast, thin, zoom):
+        assert p.expected == ("replayed_recording",) and len(p.earlier_fingerprints) == 1
+        assert p.challenge.actions == seg.actions
+    with pytest.raises(ValueError, match="unknown replay variant"):
+        attack_set.replay_variant(seg, "backwards")
+
+
 def test_every_attack_type_has_a_builder_here() -> None:
     assert set(ATTACK_TYPES) <= set(BUILDERS)
 

@@ -40,6 +40,7 @@ import numpy as np
 
 from facewarden.evaluation.attack_effects import camera, degrade_print, glare, moire, room_background, screen_content
 from facewarden.evaluation.attack_motion import Pose, action_tilts, motion_plan, render_photo
+from facewarden.evaluation.attack_replays import dropped, stretched, zoomed_and_tinted
 from facewarden.evaluation.attack_segments import FPS, SEGMENTS, VIDEOS, Segment, decode_native, sample_clip
 from facewarden.imaging import decode_image
 from facewarden.imaging.video import Frame
@@ -55,6 +56,12 @@ __all__ = ["ATTACK_TYPES", "SEGMENTS", "AttackSet", "Presentation", "Segment"]
 
 ATTACK_TYPES = ("still_photo", "photo_moved_3d", "simulated_print", "simulated_screen", "real_print",
                 "real_replay", "replayed_recording", "face_swap")
+REPLAY_VARIANTS = ("speed 0.8", "speed 1.25", "zoom 15% + tint", "every 3rd frame dropped")
+
+
+def camera_all(frames: Sequence[Frame], rng: np.random.Generator) -> list[Frame]:
+    """Frames re-captured by a camera (noise, JPEG q75): what a replay filmed or re-encoded gets."""
+    return [Frame(camera(f.rgb, rng, noise=1.0, quality=75), f.t) for f in frames]
 
 
 @dataclass
@@ -284,6 +291,24 @@ class AttackSet:
         return Presentation("replayed_recording", f"{seg.label} replayed, fingerprint on record", frames,
                             Challenge(seg.actions, nonce=f"eval-replay-{seg.label}"), enrolled, [earlier],
                             expected=("replayed_recording",))
+
+    def replay_variant(self, seg: Segment, variant: str) -> Presentation:
+        """The segment's original accepted and on record, then replayed answering the same actions as
+        `variant` (REPLAY_VARIANTS): slower or faster with interpolated frames, zoomed and tinted, thinned."""
+        times, images = self._native(seg.video)
+        rng = self._rng("replay-variant", variant, seg.label)
+        if variant.startswith("speed "):
+            frames = camera_all(stretched(times, images, seg.t0, seg.t1, self.fps, float(variant.split()[1])), rng)
+        elif variant == "zoom 15% + tint":
+            frames = zoomed_and_tinted(self.clip(seg.video, seg.t0, seg.t1, phase=0.5 / self.fps), rng)
+        elif variant == "every 3rd frame dropped":
+            frames = dropped(camera_all(self.clip(seg.video, seg.t0, seg.t1, phase=0.5 / self.fps), rng))
+        else:
+            raise ValueError(f"unknown replay variant {variant!r}; one of {REPLAY_VARIANTS}")
+        earlier = self.session_fingerprint(self.clip(seg.video, seg.t0, seg.t1))
+        return Presentation("replayed_recording", f"{seg.label} replayed, {variant}", frames,
+                            Challenge(seg.actions, nonce=f"eval-replay-{variant}-{seg.label}"),
+                            self.enrolled(seg.video, (seg.t0, seg.t1)), [earlier], expected=("replayed_recording",))
 
     def face_swap(self, first: Segment, second: Segment, switch_s: float = 1.4) -> Presentation:
         """`first`'s person (the claimed identity) for `switch_s` seconds, then `second`'s person from 0.7 s into

@@ -151,6 +151,12 @@ def _num(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else round(float(x), 4)
 
 
+def is_replay(distance: float, correlation: float, p: LivenessPolicy) -> bool:
+    """The rule on `media.reuse_match` against one earlier accepted session: near-identical frames, or close
+    frames that also repeat that session's motion structure."""
+    return distance <= p.reuse_below or (distance <= p.reuse_loose_below and correlation >= p.reuse_min_correlation)
+
+
 class LivenessChecker:
     """Runs every liveness check on a session's frames and fuses them. Holds no per-session state; the engine,
     detector and PAD scorer each guard their models with a lock, so one checker can serve several threads."""
@@ -344,7 +350,7 @@ class LivenessChecker:
             d, corr = reuse_match(hashes, decode_fingerprint(old))
             if nearest is None or d < nearest[0]:
                 nearest = (d, corr)
-            reused |= d <= p.reuse_below or (d <= p.reuse_loose_below and corr >= p.reuse_min_correlation)
+            reused |= is_replay(d, corr, p)
         if reused:
             failed.add("replayed_recording")
         scores["media"] = {"duplicate_fraction": _num(still.duplicate_fraction),
