@@ -180,16 +180,41 @@ def test_a_comparison_needs_a_live_face_that_matches_the_compared_document(
     matched = compare(selfie, document, session)  # either order: one of the two is the reference
     assert matched.status_code == 200 and matched.json()["match"] is True, matched.text
     assert compare(selfie, document, session).json()["error"]["code"] == "liveness_invalid"  # single use
+    assert _row(live, session).reference_digest is None  # spent: no identifier of the document is kept
+
+    def passed_session(p: Presentation, reference: bytes | None, subject: str | None = None) -> tuple[str, Any]:
+        monkeypatch.setattr(challenge_module, "new_challenge", lambda n_actions=None: p.challenge)
+        body = {"purpose": PURPOSE} | ({"subject": subject} if subject else {})
+        sid = terminal.client.post("/v1/liveness/sessions", json=body, headers=terminal.headers).json()["session_id"]
+        return sid, submit(sid, p, reference)
+
+    # The accepted clip replayed with the document re-encoded (other bytes, other digest): still a replay.
+    reencoded = _jpeg(np.asarray(Image.open(io.BytesIO(document)).convert("RGB")))
+    assert reencoded != document
+    replayed, answer = passed_session(genuine, reencoded)
+    assert answer.json()["passed"] is False and "replayed_recording" in (_row(live, replayed).reasons or "")
+
     # A comparison session does not verify an enrolled subject, and a subject's session does not compare.
     _enrol(live, "customer", attacks.photo_frame("d6", 1)[1])
-    assert terminal.verify("customer", selfie, session).json()["error"]["code"] == "liveness_invalid"
+    other = attacks.genuine(next(s for s in SEGMENTS if s.video == "d6" and len(s.actions) == 2 and s != seg))
+    for_comparison, answer = passed_session(other, document)
+    assert answer.json()["passed"] is True, _row(live, for_comparison).reasons
+    assert terminal.verify("customer", selfie, for_comparison).json()["error"]["code"] == "liveness_invalid"
+    for_subject, answer = passed_session(genuine, None, subject="customer")
+    assert answer.json()["passed"] is True, _row(live, for_subject).reasons
+    assert compare(selfie, document, for_subject).json()["error"]["code"] == "liveness_invalid"
+    assert compare(selfie, document, for_comparison).json()["match"] is True  # still unused, still good
 
-    # The live face must match the document: the same genuine clip against a stranger's document fails.
-    again = terminal.client.post("/v1/liveness/sessions", json={"purpose": PURPOSE}, headers=terminal.headers)
-    second = again.json()["session_id"]
-    assert submit(second, genuine, stranger).json()["passed"] is False
-    assert "not_enrolled_face" in (_row(live, second).reasons or "")
+    # The live face must match the document: a genuine clip against a stranger's document fails.
+    second, answer = passed_session(genuine, stranger)
+    assert answer.json()["passed"] is False and "not_enrolled_face" in (_row(live, second).reasons or "")
     assert compare(stranger, stranger, second).json()["error"]["code"] == "liveness_invalid"
+
+    # Retention forgets the clip fingerprints once past the replay memory.
+    start = live.clock()
+    live.clock = lambda: start + timedelta(days=91)
+    live.retention.run(LOCAL_ADMIN)
+    assert _row(live, session).fingerprint is None and _row(live, for_comparison).fingerprint is None
 
 
 def _attacks(attacks: AttackSet) -> list[Presentation]:

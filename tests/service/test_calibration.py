@@ -84,6 +84,15 @@ def test_the_stored_threshold_decides_verification_for_its_target(service: FaceS
     assert rows[1e-3]["run_id"] == stored["run_id"] and rows[1e-3]["model"].endswith(service.embedder.model.version)
     refused = api.client.get("/v1/calibrations", headers=api.keys["operator"])
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+    # Another tenant's auditor sees the operating points, not who ran them or the deployment's paths.
+    person = service.accounts.create_person(LOCAL_ADMIN, name="their auditor", person_roles={"auditor"},
+                                            tenant_id="other-bank")
+    _, secret = service.accounts.create_api_key(LOCAL_ADMIN, name="oa", key_roles={"auditor"}, person_id=person,
+                                                tenant_id="other-bank")
+    theirs = api.client.get("/v1/calibrations", headers={"Authorization": f"Bearer {secret}"})
+    assert theirs.status_code == 200 and len(theirs.json()["calibrations"]) == len(rows)
+    assert all(c["created_by"] is None and c["dataset"] is None for c in theirs.json()["calibrations"])
+    assert rows[1e-3]["created_by"] and rows[1e-3]["dataset"]
 
 
 def test_without_a_calibration_for_the_target_or_the_model_the_configured_threshold_holds(

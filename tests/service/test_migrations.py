@@ -40,3 +40,31 @@ def test_upgrading_fills_the_reference_key_of_records_stored_before_the_rules(tm
             assert resolve_reference(s, "t1", "nobody") is None
     finally:
         db.engine.dispose()
+
+
+def test_comparison_liveness_sessions_survive_an_upgrade_and_go_on_a_downgrade(tmp_path: Path,
+                                                                               backend: str | None) -> None:
+    """0008: subject-less sessions and reference digests; the sessions of enrolled subjects stay either way."""
+    db = _database(tmp_path, backend)
+    try:
+        db.upgrade("0007")
+        now = datetime.now(UTC)
+        insert = ("INSERT INTO liveness_sessions (id, tenant_id, subject_id, device, purpose, actions, nonce, status, "
+                  "created_at, expires_at{extra}) VALUES (:id, 't1', :subject, 'dev', 'payment', 'blink', 'n', "
+                  "'issued', :now, :now{values})")
+        with db.engine.begin() as conn:
+            conn.execute(text("INSERT INTO tenants (id, name, created_at) VALUES ('t1', 't1', :now)"), {"now": now})
+            conn.execute(text(insert.format(extra="", values="")), {"id": "with-subject", "subject": "s-1", "now": now})
+        db.upgrade()
+        with db.engine.begin() as conn:
+            conn.execute(text(insert.format(extra=", reference_digest", values=", :digest")),
+                         {"id": "comparison", "subject": None, "now": now, "digest": "ab" * 32})
+        db.downgrade("0007")
+        with db.engine.connect() as conn:
+            assert [r[0] for r in conn.execute(text("SELECT id FROM liveness_sessions"))] == ["with-subject"]
+        db.upgrade()
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT subject_id, reference_digest FROM liveness_sessions")).all() == \
+                [("s-1", None)]
+    finally:
+        db.engine.dispose()

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from facewarden.errors import InvalidInput
 from facewarden.governance import policy, roles
-from facewarden.governance.actors import Actor
+from facewarden.governance.actors import DEFAULT_TENANT, Actor
 from facewarden.service.common import iso
 from facewarden.service.context import ServiceContext
 from facewarden.store import Calibration, Purpose, repositories
@@ -96,8 +96,11 @@ class Calibrations:
         self.ctx.require(actor, "calibration_list", roles.ADMIN, roles.AUDITOR)
         version = self.ctx.embedder.model.version
         with self.ctx.db.session(readonly=True) as s:
-            rows = [r for t in self.targets() if (r := _latest(s, version, t)) is not None]
-            return [calibration_json(r) for r in rows]
+            rows = [calibration_json(r) for t in self.targets() if (r := _latest(s, version, t)) is not None]
+        if actor.tenant_id != DEFAULT_TENANT:  # the deployment's own people and paths are not other tenants' business
+            for row in rows:
+                row["created_by"] = row["dataset"] = None
+        return rows
 
     def record(self, actor: Actor, report: dict[str, Any]) -> dict[str, Any]:
         """Store one calibration run (the report of `evaluation.calibration.calibrate`), audited. Only the

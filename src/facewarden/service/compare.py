@@ -1,6 +1,7 @@
 """Compare two photos (a selfie against an identity document, say) and store nothing: no subject, no template, no
 photo. One audit entry records who compared, for which purpose and legal basis, and the decision: never an
-embedding, an image or a distance."""
+embedding, an image or a distance. (Where the purpose requires liveness, the liveness session it consumes keeps
+what every session keeps: its clip fingerprint and sealed audit frames, for a limited time.)"""
 
 from __future__ import annotations
 

@@ -41,6 +41,7 @@ log = logging.getLogger("facewarden.liveness")
 
 MAX_AUDIT_FRAMES = 4
 FINGERPRINT_MEMORY = timedelta(days=90)  # accepted clips are remembered this long to refuse their replay
+COMPARISON_FINGERPRINTS = 500  # a comparison clip is checked against the tenant's latest accepted ones
 INSTRUCTIONS = {"turn_left": "Turn your head to your left", "turn_right": "Turn your head to your right",
                 "blink": "Blink", "look_up": "Look up"}
 
@@ -86,6 +87,9 @@ class Liveness:
             actor.check_purpose(purpose)
             subject_id = None
             if external_id is None:
+                if purpose == policy.LAW_ENFORCEMENT:
+                    raise Forbidden("Police comparisons run only under an approved written request.",
+                                    code="grant_required")
                 purpose_of(s, actor.tenant_id, purpose)  # a comparison's purpose must exist in this tenant
             else:
                 subject = subject_of(s, actor, external_id)
@@ -140,9 +144,10 @@ class Liveness:
                     enrolled = current_model_templates(ctx, subject)
                     # A replay claims the same person (another face fails continuity), so their sessions suffice.
                     remembered = repositories.liveness_fingerprints(s, subject.id, ctx.clock() - FINGERPRINT_MEMORY)
-                else:  # a replay of a comparison's clip claims the same document
-                    remembered = repositories.reference_fingerprints(s, actor.tenant_id, digest or "",
-                                                                     ctx.clock() - FINGERPRINT_MEMORY)
+                else:  # a replayed comparison clip may come with any re-encoding of the document
+                    remembered = repositories.comparison_fingerprints(s, actor.tenant_id,
+                                                                      ctx.clock() - FINGERPRINT_MEMORY,
+                                                                      COMPARISON_FINGERPRINTS)
                 earlier = [json.loads(f) for f in remembered]
                 actions, nonce = session.actions.split(","), session.nonce
                 threshold = threshold_for(ctx, s, actor.tenant_id, session.purpose).value  # the purpose's own
@@ -237,21 +242,24 @@ class Liveness:
                 or session.purpose != purpose):
             raise Forbidden("That liveness session was not issued for this subject, purpose and device (a "
                             "comparison needs a session started without a subject).", code="liveness_invalid")
-        if photos and session.reference_digest not in {hashlib.sha256(p).hexdigest() for p in photos}:
-            raise Forbidden("That liveness session checked the live face against another photo: compare the "
-                            "same reference photo that was sent with the clip.", code="liveness_invalid")
         valid_until = (aware(session.decided_at) or now) + timedelta(seconds=self.ctx.settings.liveness_pass_valid_s)
         if session.status != "passed" or valid_until <= now:
             raise Forbidden(f"That liveness session is {session.status if session.status != 'passed' else 'stale'}; "
                             "a comparison needs a freshly passed one.", code="liveness_invalid")
+        if photos and session.reference_digest not in {hashlib.sha256(p).hexdigest() for p in photos}:
+            raise Forbidden("That liveness session checked the live face against another photo: compare the "
+                            "same reference photo that was sent with the clip.", code="liveness_invalid")
         if use:
             session.status, session.used_at = "used", now
+            session.reference_digest = None  # it has served: no identifier of the document is kept
         return session
 
     def expire_frames(self) -> int:
-        """Retention: sealed audit frames past their date are deleted and their session keys destroyed."""
+        """Retention: sealed audit frames past their date are deleted and their session keys destroyed; clip
+        fingerprints and reference digests older than the replay memory are cleared."""
         keyring = self.ctx.keyring
         with self.ctx.db.session() as s:
+            repositories.forget_old_fingerprints(s, self.ctx.clock() - FINGERPRINT_MEMORY)
             sessions = repositories.delete_expired_liveness_frames(s, self.ctx.clock())
             keys = [keyring.liveness_key(sid) for sid in sessions]
             keyring.begin_shred(keys)  # journalled before the deletion commits; destroyed once it has

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -95,12 +95,19 @@ class Database:
                                            expire_on_commit=False)
 
     def upgrade(self, revision: str = "head") -> None:
+        self._migrate(command.upgrade, revision)
+
+    def downgrade(self, revision: str) -> None:
+        """Back to an older schema (operators undoing an upgrade; the migrations' round trip is tested)."""
+        self._migrate(command.downgrade, revision)
+
+    def _migrate(self, step: Callable[[Config, str], None], revision: str) -> None:
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         cfg.attributes["connection_url"] = self.url
         with self.engine.begin() as conn:
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, revision)
+            step(cfg, revision)
 
     @contextmanager
     def session(self, *, readonly: bool = False) -> Iterator[Session]:

@@ -271,8 +271,8 @@ class PendingAction(Base):
 
 class LivenessSession(Base):
     """A single-use liveness challenge bound to a device and either an enrolled subject (for a verification) or,
-    for a comparison of two photos, the reference photo the live face was checked against (by its SHA-256 only:
-    no image or template is kept for it). The check scores stay here, on the server, for audit; clients only
+    for a comparison of two photos, the reference photo the live face was checked against (by its SHA-256 only,
+    cleared once the comparison used it). The check scores stay here, on the server, for audit; clients only
     ever learn pass or fail."""
 
     __tablename__ = "liveness_sessions"

@@ -154,12 +154,22 @@ def liveness_fingerprints(s: Session, subject_id: str, since: datetime) -> list[
         LivenessSession.decided_at >= since)))
 
 
-def reference_fingerprints(s: Session, tenant_id: str, reference_digest: str, since: datetime) -> list[str]:
-    """The fingerprints of accepted comparison clips checked against the same reference photo (a replay of
-    one claims the same document)."""
+def comparison_fingerprints(s: Session, tenant_id: str, since: datetime, limit: int) -> list[str]:
+    """The fingerprints of the tenant's accepted comparison clips still remembered, newest first (a replay of
+    one may come with any re-encoding of the document, so the memory is not keyed by the photo)."""
     return list(s.scalars(select(LivenessSession.fingerprint).where(
-        LivenessSession.tenant_id == tenant_id, LivenessSession.reference_digest == reference_digest,
-        LivenessSession.fingerprint.is_not(None), LivenessSession.decided_at >= since)))
+        LivenessSession.tenant_id == tenant_id, LivenessSession.subject_id.is_(None),
+        LivenessSession.fingerprint.is_not(None), LivenessSession.decided_at >= since)
+        .order_by(LivenessSession.decided_at.desc()).limit(limit)))
+
+
+def forget_old_fingerprints(s: Session, before: datetime) -> int:
+    """Retention: clip fingerprints and reference digests of sessions decided before `before` are cleared."""
+    result = s.execute(update(LivenessSession).where(
+        LivenessSession.decided_at < before,
+        (LivenessSession.fingerprint.is_not(None)) | (LivenessSession.reference_digest.is_not(None)))
+        .values(fingerprint=None, reference_digest=None))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def forget_liveness(s: Session, subject_id: str) -> list[str]:

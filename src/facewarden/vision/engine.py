@@ -7,6 +7,7 @@ embedding chip come from the full-resolution image, so accuracy does not drop wi
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 from dataclasses import replace
 from functools import cache
@@ -125,6 +126,14 @@ class FaceEngine:
         out.sort(key=lambda rs: rs[0].area(), reverse=True)
         return out
 
+    def _no_face(self, rgb: np.ndarray) -> str:
+        """The no-face message, with the face size this photo needs: detection runs on a copy shrunk to
+        `detect_max_side`, so a large photo needs a proportionally larger face."""
+        h, w = rgb.shape[:2]
+        need = max(self.min_face_px, math.ceil(SMALLEST_DETECTED_PX * max(1.0, max(h, w) / self.detect_max_side)))
+        return (f"{_NO_FACE[:-1]} and at least {need} pixels wide in this {w}x{h} photo (move closer, or crop "
+                "the photo around the face).")
+
     # -- embedding -------------------------------------------------------------------------
     def measure_box(self, rgb: np.ndarray, rect: dlib.rectangle, score: float = 0.0
                     ) -> tuple[np.ndarray, QualityFeatures]:
@@ -161,7 +170,7 @@ class FaceEngine:
         rgb = self.checked(rgb)
         found = self.detect(rgb)
         if not found:
-            raise FaceQualityError(_NO_FACE, code="no_face")
+            raise FaceQualityError(self._no_face(rgb), code="no_face")
         return [self.embed_box(rgb, r, s, check_quality) for r, s in found]
 
     def single_face(self, rgb: np.ndarray, *, whole_image_fallback: bool = False) -> DetectedFace:
@@ -182,7 +191,7 @@ class FaceEngine:
             h, w = rgb.shape[:2]
             return self.embed_box(rgb, dlib.rectangle(0, 0, w - 1, h - 1), 0.0, check_quality=False)
         if not found:
-            raise FaceQualityError(_NO_FACE, code="no_face")
+            raise FaceQualityError(self._no_face(rgb), code="no_face")
         if len(found) > 1 and margin is None:
             raise FaceQualityError(
                 f"The photo shows {len(found)} faces; exactly one is required here (this deployment does not pick "
@@ -198,5 +207,6 @@ class FaceEngine:
 
 
 _NO_FACE = ("No face was found in the photo. Send a well-lit, frontal photo in which the face is "
-            "clearly visible and at least 40 pixels wide.")
+            "clearly visible.")
+SMALLEST_DETECTED_PX = 40  # HOG, upsampled once: its smallest box is ~37-40 px in the detection image
 

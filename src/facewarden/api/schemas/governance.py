@@ -50,7 +50,7 @@ class CalibrationRecord(ResponseModel):
     fnmr: float
     fnmr_ci: list[float] | None
     end_to_end_fnmr: float = Field(description="FNMR counting photos that failed to enrol as failures")
-    dataset: str
+    dataset: str | None = Field(description="The labelled set's name (deployment's own tenant only)")
     dataset_digest: str
     identities: int
     images: int
@@ -59,7 +59,7 @@ class CalibrationRecord(ResponseModel):
     impostor_pairs: int
     bootstrap_draws: int
     created_at: str
-    created_by: str
+    created_by: str | None = Field(description="Who ran it (deployment's own tenant only)")
 
 
 class CalibrationList(ResponseModel):

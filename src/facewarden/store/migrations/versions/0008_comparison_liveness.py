@@ -21,6 +21,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Comparison sessions cannot exist in the older schema: they go, with their sealed audit frames. Their frame
+    # keys stay in the key store until destroyed by hand (`facewarden keys status` lists keys the database no
+    # longer references).
     op.execute(sa.text("DELETE FROM liveness_frames WHERE session_id IN "
                        "(SELECT id FROM liveness_sessions WHERE subject_id IS NULL)"))
     op.execute(sa.text("DELETE FROM liveness_sessions WHERE subject_id IS NULL"))
