@@ -170,6 +170,17 @@ def test_the_next_replays_are_what_they_say(attack_set: AttackSet) -> None:
         attack_set.replay_variant(seg, "backwards")
 
 
+@pytest.mark.parametrize("variant", ["speed 0.8", "speed 1.25", "every 3rd frame dropped"])
+def test_a_replay_at_another_speed_is_refused_as_a_replay(variant: str, checker: LivenessChecker,
+                                                          attack_set: AttackSet) -> None:
+    """The accepted recording played slower or faster with interpolated frames, or thinned, still follows its
+    original along one straight line through its frames (`media.reuse_match` searches the speed)."""
+    p = attack_set.replay_variant(segment("d11", 1.6), variant)
+    d = decide(checker, p)
+    assert not d.passed and "replayed_recording" in d.reasons, (variant, d.reasons, d.scores["media"])
+    assert d.scores["media"]["reuse_speed"] != 1.0
+
+
 def test_every_attack_type_has_a_builder_here() -> None:
     assert set(ATTACK_TYPES) <= set(BUILDERS)
 

@@ -43,6 +43,7 @@ from facewarden.liveness.landmarks import LandmarkDetector
 from facewarden.liveness.measures import FrameMeasures, measure_frames
 from facewarden.liveness.media import (
     Fingerprint,
+    ReuseMatch,
     check_stillness,
     check_timing,
     decode_fingerprint,
@@ -117,6 +118,10 @@ class LivenessPolicy:
     reuse_below: float = 0.035
     reuse_loose_below: float = 0.07
     reuse_min_correlation: float = 0.8
+    # At another speed than the original's (a replay slowed, sped up, thinned or interpolated) the alignment has
+    # more freedom, so only near-identical frames count: on video/ (bench_replays.py) such replays lie at
+    # <= 0.022, while a genuine new session of the same person aligned at any speed lies at >= 0.035.
+    reuse_other_speed_below: float = 0.028
     audit_frames: int = 4
 
 
@@ -151,10 +156,19 @@ def _num(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else round(float(x), 4)
 
 
-def is_replay(distance: float, correlation: float, p: LivenessPolicy) -> bool:
-    """The rule on `media.reuse_match` against one earlier accepted session: near-identical frames, or close
-    frames that also repeat that session's motion structure."""
-    return distance <= p.reuse_below or (distance <= p.reuse_loose_below and correlation >= p.reuse_min_correlation)
+def replay_matches(new: np.ndarray, old: np.ndarray) -> tuple[ReuseMatch, ReuseMatch]:
+    """`new` against one earlier accepted session: aligned at the original speed, and at the best speed."""
+    return reuse_match(new, old, speeds=(1.0,)), reuse_match(new, old)
+
+
+def is_replay(match: ReuseMatch, p: LivenessPolicy) -> bool:
+    """The rule on `media.reuse_match` against one earlier accepted session: at the original speed,
+    near-identical frames, or close frames that also repeat that session's motion structure; at another speed,
+    near-identical frames only."""
+    if abs(match.speed - 1.0) > 1e-9:
+        return match.distance <= p.reuse_other_speed_below
+    return match.distance <= p.reuse_below or (match.distance <= p.reuse_loose_below
+                                               and match.correlation >= p.reuse_min_correlation)
 
 
 class LivenessChecker:
@@ -344,18 +358,19 @@ class LivenessChecker:
                                 max_duplicate_fraction=p.max_duplicate_fraction, min_motion_range=p.min_motion_range)
         if still.still:
             failed.add("still_frames")
-        nearest: tuple[float, float] | None = None
+        nearest: tuple[float, float, float] | None = None
         reused = False
         for old in earlier:
-            d, corr = reuse_match(hashes, decode_fingerprint(old))
-            if nearest is None or d < nearest[0]:
-                nearest = (d, corr)
-            reused |= is_replay(d, corr, p)
+            for match in replay_matches(hashes, decode_fingerprint(old)):
+                if nearest is None or match.distance < nearest[0]:
+                    nearest = (match.distance, match.correlation, match.speed)
+                reused |= is_replay(match, p)
         if reused:
             failed.add("replayed_recording")
         scores["media"] = {"duplicate_fraction": _num(still.duplicate_fraction),
                            "motion_range": _num(still.motion_range), "still": still.still,
                            "earlier_sessions": len(earlier),
                            "reuse_distance": _num(nearest[0]) if nearest else None,
-                           "reuse_correlation": _num(nearest[1]) if nearest else None, "reused": reused}
+                           "reuse_correlation": _num(nearest[1]) if nearest else None,
+                           "reuse_speed": _num(nearest[2]) if nearest else None, "reused": reused}
         return still.motion_range

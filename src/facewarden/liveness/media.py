@@ -12,8 +12,10 @@ attack set; the decision uses `reuse_match`, which also compares the motion of t
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -170,16 +172,46 @@ def _hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a @ (1.0 - b).T + (1.0 - a) @ b.T) / a.shape[1]
 
 
-def reuse_match(new: np.ndarray, old: np.ndarray, *, slack: int = 1) -> tuple[float, float]:
-    """(distance, correlation) at the time offset where `new` follows `old` best.
+REPLAY_SPEEDS = tuple(float(x) for x in np.round(np.exp(np.linspace(np.log(0.5), np.log(2.0), 25)), 4))
+# old frames per new frame that a replay may run at: 0.5x (slowed, frames interpolated or repeated) to 2x
+# (sped up or thinned); 1.0 is in the grid, so a replay at the original speed aligns exactly as before
 
-    distance: mean over the overlapping frames of the Hamming distance (0-1) to the old frame at that offset,
-    allowing `slack` frames either way (a replay sampled at another phase falls between two old frames).
-    correlation: of the two sessions' own frame-to-frame distance matrices over the overlap. The same recording
-    repeats which of its frames look alike (the motion); a person holding still in another session looks
-    alike frame by frame without repeating that structure. The overlap must cover half the shorter session."""
+
+def _aligned(loose: np.ndarray, speed: float, need: int) -> tuple[float, int] | None:
+    """The best offset for new frame i <-> old frame round(speed * i + offset): (mean distance, offset)."""
+    n, m = loose.shape
+    i = np.arange(n)
+    offsets = np.arange(-math.ceil(speed * n), m + 1)
+    j = np.rint(speed * i[None, :] + offsets[:, None]).astype(np.int64)  # offsets x n
+    ok = (j >= 0) & (j < m)
+    counts = ok.sum(axis=1)
+    vals = np.where(ok, loose[i[None, :], np.clip(j, 0, m - 1)], 0.0)
+    means = np.where(counts >= need, vals.sum(axis=1) / np.maximum(counts, 1), np.inf)
+    k = int(np.argmin(means))
+    return (float(means[k]), int(offsets[k])) if np.isfinite(means[k]) else None
+
+
+class ReuseMatch(NamedTuple):
+    distance: float  # mean Hamming distance (0-1) along the best alignment
+    correlation: float  # of the two sessions' motion structure along it
+    speed: float  # old frames per new frame on that alignment (1.0: the original timing)
+
+
+def reuse_match(new: np.ndarray, old: np.ndarray, *, slack: int = 1,
+                speeds: Sequence[float] = REPLAY_SPEEDS) -> ReuseMatch:
+    """(distance, correlation, speed) where `new` follows `old` best, at any speed in `speeds`, any offset.
+
+    distance: mean over the overlapping frames of the Hamming distance (0-1) to the old frame that new frame i
+    maps to (round(speed * i + offset)), allowing `slack` frames either way (a replay sampled at another phase,
+    thinned or interpolated falls between two old frames). The speeds let a replay played slower or faster,
+    with frames dropped or interpolated, line up with its original; it still has to follow one straight line
+    through the original's frames, which a genuine new session of the same person does not.
+    correlation: of the two sessions' own frame-to-frame distance matrices over the aligned frames. The same
+    recording repeats which of its frames look alike (the motion); a person holding still in another session
+    looks alike frame by frame without repeating that structure. The overlap must cover half the shorter
+    session."""
     if not len(new) or not len(old):
-        return 1.0, 0.0
+        return ReuseMatch(1.0, 0.0, 1.0)
     a, b = hash_bits(new), hash_bits(old)
     exact = _hamming(a, b)
     n, m = exact.shape
@@ -187,20 +219,25 @@ def reuse_match(new: np.ndarray, old: np.ndarray, *, slack: int = 1) -> tuple[fl
     if slack:  # each new frame may match its old counterpart or a neighbour within `slack` frames
         padded = np.pad(exact, ((0, 0), (slack, slack)), constant_values=np.inf)
         loose = np.min([padded[:, k:k + m] for k in range(2 * slack + 1)], axis=0)
-    overlap = max(min(10, n, m), min(n, m) // 2)
-    best: tuple[float, float, int] | None = None
-    for offset in range(-(m - overlap), n - overlap + 1):  # new frame i pairs with old frame i - offset
-        d = np.diagonal(loose, offset=-offset)
-        if len(d) >= overlap:
-            # with slack, neighbouring offsets tie; the one that also matches best without slack is the alignment
-            key = (round(float(d.mean()), 6), float(np.diagonal(exact, offset=-offset).mean()), offset)
-            best = key if best is None or key < best else best
+    need = max(min(10, n, m), min(n, m) // 2)
+    best: tuple[float, float, float, int] | None = None
+    for speed in speeds:
+        found = _aligned(loose, speed, need)
+        if found is None:
+            continue
+        d, offset = found
+        # ties (slack makes neighbouring alignments equal): prefer the original speed, then the exact match
+        key = (round(d, 6), abs(math.log(speed)), speed, offset)
+        best = key if best is None or key < best else best
     if best is None:
-        return 1.0, 0.0
-    best_d, _, best_offset = best
-    lo, hi = max(0, best_offset), min(n, m + best_offset)
-    iu = np.triu_indices(hi - lo, 1)
-    sa = _hamming(a[lo:hi], a[lo:hi])[iu]
-    sb = _hamming(b[lo - best_offset:hi - best_offset], b[lo - best_offset:hi - best_offset])[iu]
+        return ReuseMatch(1.0, 0.0, 1.0)
+    best_d, _, speed, offset = best
+    i = np.arange(n)
+    j = np.rint(speed * i + offset).astype(np.int64)
+    ok = (j >= 0) & (j < m)
+    ii, jj = i[ok], j[ok]
+    iu = np.triu_indices(len(ii), 1)
+    sa = _hamming(a[ii], a[ii])[iu]
+    sb = _hamming(b[jj], b[jj])[iu]
     corr = float(np.corrcoef(sa, sb)[0, 1]) if len(sa) > 1 and sa.std() > 0 and sb.std() > 0 else 0.0
-    return best_d, corr
+    return ReuseMatch(best_d, corr, speed)
