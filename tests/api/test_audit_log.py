@@ -299,17 +299,18 @@ def test_witness_refuses_heads_it_cannot_trust(tmp_path: Path) -> None:
 
 
 def test_serve_signs_and_publishes_heads_in_the_background(service: FaceService) -> None:
+    witness = service.audit.witnesses[0]
     stop = service.audit.start_signer(0.05)
     try:
         service.audit.record(AuditEvent("default", "apikey:a", "verify", outcome="match"))
         deadline = time.time() + 10
-        while time.time() < deadline and not service.audit.stored_heads():
+        # A head is stored, then published: wait for the witness too (a busy machine can pause in between).
+        while time.time() < deadline and not (service.audit.stored_heads() and witness.heads(service.audit.signer)):
             time.sleep(0.05)
     finally:
         stop.set()
     heads = service.audit.stored_heads()
     assert heads and heads[-1].tree_size == 1
-    witness = service.audit.witnesses[0]
     assert [h.tree_size for h in witness.heads(service.audit.signer)] == [1]
 
 
