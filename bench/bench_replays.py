@@ -36,14 +36,12 @@ from facewarden.evaluation.attack_segments import FPS, SEGMENT_S, SEGMENTS, deco
 from facewarden.evaluation.attacks import REPLAY_VARIANTS, AttackSet, camera_all
 from facewarden.liveness.decision import LivenessPolicy, is_replay, replay_matches
 from facewarden.liveness.landmarks import LandmarkDetector
-from facewarden.liveness.measures import measure_frames
-from facewarden.liveness.media import fingerprint
 from facewarden.vision import FaceEngine
 
 BASELINE = "re-capture (baseline)"
 
 
-def held_out(faces: Path, detector: LandmarkDetector, policy: LivenessPolicy) -> dict[str, Any]:
+def held_out(faces: Path, attacks: AttackSet, policy: LivenessPolicy) -> dict[str, Any]:
     """The same replays of video2's genuine clips (none of them tuned anything)."""
     rng = np.random.default_rng(16)
     windows: list[tuple[str, float, np.ndarray, dict[str, np.ndarray]]] = []
@@ -53,14 +51,14 @@ def held_out(faces: Path, detector: LandmarkDetector, policy: LivenessPolicy) ->
         duration = float(times[-1])
         for t0 in np.arange(0.0, duration - SEGMENT_S + 1e-6, SEGMENT_S):
             t1 = float(t0) + SEGMENT_S
-            hashes = _fingerprint(sample_clip(times, images, float(t0), t1, FPS), detector)
+            hashes = attacks.session_fingerprint(sample_clip(times, images, float(t0), t1, FPS))
             shifted = sample_clip(times, images, float(t0), t1, FPS, phase=0.5 / FPS)
             replays = {BASELINE: camera_all(shifted, rng), "zoom 15% + tint": zoomed_and_tinted(shifted, rng),
                        "every 3rd frame dropped": dropped(camera_all(shifted, rng))}
             for speed in (0.8, 1.25):
                 replays[f"speed {speed}"] = camera_all(stretched(times, images, float(t0), t1, FPS, speed), rng)
             windows.append((path.stem, float(t0), hashes,
-                            {k: _fingerprint(v, detector) for k, v in replays.items()}))
+                            {k: attacks.session_fingerprint(v) for k, v in replays.items()}))
         log(f"held out: {path.name} ({len(windows)} windows so far)")
     out: dict[str, Any] = {"clips": len({w[0] for w in windows}), "windows": len(windows), "per_variant": {}}
     for variant in (BASELINE, *REPLAY_VARIANTS):
@@ -81,10 +79,6 @@ def _shrink(rgb: np.ndarray, max_side: int = 720) -> np.ndarray:
     return cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
 
 
-def _fingerprint(frames: list[Any], detector: LandmarkDetector) -> np.ndarray:
-    return fingerprint(frames, [m.landmarks for m in measure_frames(frames, detector)])
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_faces_arg(ap)
@@ -95,7 +89,7 @@ def main() -> None:
     meter, t0 = CpuMeter(), time.perf_counter()
     originals, replays = {}, {}
     for n, seg in enumerate(SEGMENTS, start=1):
-        originals[seg.label] = attacks.session_fingerprint(attacks.clip(seg.video, seg.t0, seg.t1))
+        originals[seg.label] = attacks.original_fingerprint(seg)
         replays[(seg.label, BASELINE)] = attacks.session_fingerprint(attacks.recapture(seg))
         for variant in REPLAY_VARIANTS:
             replays[(seg.label, variant)] = attacks.session_fingerprint(attacks.replay_variant(seg, variant).frames)
@@ -126,7 +120,7 @@ def main() -> None:
           "ratio_to_baseline": {v: round(per_variant[v]["catch_rate"] / max(per_variant[BASELINE]["catch_rate"], 1e-9),
                                          3) for v in REPLAY_VARIANTS},
           "genuine_same_person": {"pairs": len(pairs), "flagged_as_replay": len(flagged), "flagged": flagged},
-          "held_out_video2": held_out(faces, attacks.detector, policy)})
+          "held_out_video2": held_out(faces, attacks, policy)})
 
 
 if __name__ == "__main__":

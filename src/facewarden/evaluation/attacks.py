@@ -114,6 +114,7 @@ class AttackSet:
             raise FileNotFoundError(f"the attack set needs {', '.join(missing)} under {self.faces}")
         self._native = functools.lru_cache(maxsize=2)(self._load)
         self._enrol_cache: dict[str, list[tuple[float, np.ndarray]]] = {}
+        self._original_fingerprints: dict[str, np.ndarray] = {}
         self._tilt_cache: dict[tuple[str, ...], dict[Action, Pose]] = {}
 
     def _rng(self, *key: object) -> np.random.Generator:
@@ -274,6 +275,12 @@ class AttackSet:
             out.append(Frame(camera(bright, rng, noise=1.0, quality=70), f.t))
         return out
 
+    def original_fingerprint(self, seg: Segment) -> np.ndarray:
+        """The fingerprint the segment's accepted original left on record (computed once per segment)."""
+        if seg.label not in self._original_fingerprints:
+            self._original_fingerprints[seg.label] = self.session_fingerprint(self.clip(seg.video, seg.t0, seg.t1))
+        return self._original_fingerprints[seg.label]
+
     def session_fingerprint(self, frames: Sequence[Frame]) -> np.ndarray:
         """The fingerprint the checker stores for an accepted session (same landmarks, same hash)."""
         return fingerprint(frames, [m.landmarks for m in measure_frames(frames, self.detector)])
@@ -287,7 +294,7 @@ class AttackSet:
             challenge = _challenge_for(self._prng("replay", seg.label), avoid=seg.actions)
             return Presentation("replayed_recording", f"{seg.label} replayed, new challenge", frames, challenge,
                                 enrolled, expected=("challenge_not_performed",))
-        earlier = self.session_fingerprint(self.clip(seg.video, seg.t0, seg.t1))
+        earlier = self.original_fingerprint(seg)
         return Presentation("replayed_recording", f"{seg.label} replayed, fingerprint on record", frames,
                             Challenge(seg.actions, nonce=f"eval-replay-{seg.label}"), enrolled, [earlier],
                             expected=("replayed_recording",))
@@ -305,7 +312,7 @@ class AttackSet:
             frames = dropped(camera_all(self.clip(seg.video, seg.t0, seg.t1, phase=0.5 / self.fps), rng))
         else:
             raise ValueError(f"unknown replay variant {variant!r}; one of {REPLAY_VARIANTS}")
-        earlier = self.session_fingerprint(self.clip(seg.video, seg.t0, seg.t1))
+        earlier = self.original_fingerprint(seg)
         return Presentation("replayed_recording", f"{seg.label} replayed, {variant}", frames,
                             Challenge(seg.actions, nonce=f"eval-replay-{variant}-{seg.label}"),
                             self.enrolled(seg.video, (seg.t0, seg.t1)), [earlier], expected=("replayed_recording",))

@@ -104,7 +104,8 @@ def _as_int_labels(labels: Sequence[object] | np.ndarray, n: int) -> np.ndarray:
     return inverse.ravel()
 
 
-def _distance_matrix(embeddings: ArrayLike) -> np.ndarray:
+def distance_matrix(embeddings: ArrayLike) -> np.ndarray:
+    """All-pairs Euclidean distances of the rows of an (N, D) array."""
     x = np.asarray(embeddings, dtype=np.float64)
     if x.ndim != 2:
         raise ValueError(f"embeddings must be a 2-D array (N, D), got shape {x.shape}")
@@ -117,7 +118,7 @@ def _distance_matrix(embeddings: ArrayLike) -> np.ndarray:
 def pair_distances(embeddings: ArrayLike, labels: Sequence[object] | np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray]:
     """(genuine, impostor) Euclidean distances over all unordered pairs of distinct images."""
-    dist = _distance_matrix(embeddings)
+    dist = distance_matrix(embeddings)
     n = dist.shape[0]
     lab = _as_int_labels(labels, n)
     iu, ju = np.triu_indices(n, k=1)
@@ -133,7 +134,7 @@ def rank1_leave_one_out(embeddings: ArrayLike, labels: Sequence[object] | np.nda
     image has the same label. Only images whose identity has at least two images are probes (the
     others still take part as gallery distractors). With no probes the rate is NaN.
     """
-    dist = _distance_matrix(embeddings)
+    dist = distance_matrix(embeddings)
     n = dist.shape[0]
     lab = _as_int_labels(labels, n)
     if n < 2:

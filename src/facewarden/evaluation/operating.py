@@ -24,6 +24,8 @@ from statistics import NormalDist
 import numpy as np
 from numpy.typing import ArrayLike
 
+from facewarden.evaluation.metrics import distance_matrix
+
 __all__ = ["DRAWS", "OperatingPoint", "PairTable", "check_points", "operating_points", "pair_table",
            "threshold_at_fmr"]
 
@@ -60,9 +62,7 @@ def pair_table(embeddings: ArrayLike, labels: Sequence[str], failed_labels: Sequ
                                     minlength=len(names))
     if x.shape[0] != lab.size:
         raise ValueError(f"{x.shape[0]} embeddings but {lab.size} labels")
-    sq = np.einsum("ij,ij->i", x, x)
-    d2 = sq[:, None] + sq[None, :] - 2.0 * (x @ x.T)
-    dist = np.sqrt(np.maximum(d2, 0.0))
+    dist = distance_matrix(x)
     iu, ju = np.triu_indices(lab.size, k=1)
     d, a, b = dist[iu, ju], lab[iu], lab[ju]
     same = a == b

@@ -23,6 +23,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from facewarden.evaluation.metrics import distance_matrix
+
 __all__ = [
     "FAILED",
     "PairScores",
@@ -231,8 +233,7 @@ def pair_scores(vectors: Sequence[np.ndarray | None], labels: Sequence[object], 
     for row, i in enumerate(idx):
         if vectors[i] is not None:
             x[row] = np.asarray(vectors[i], dtype=np.float64).ravel()
-    sq = np.einsum("ij,ij->i", x, x)
-    dist = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * (x @ x.T), 0.0))
+    dist = distance_matrix(x)
     iu, ju = np.triu_indices(idx.size, k=1)
     d = dist[iu, ju]
     d[~(ok[iu] & ok[ju])] = FAILED

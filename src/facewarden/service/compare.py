@@ -20,7 +20,6 @@ from facewarden.service.context import ServiceContext
 from facewarden.service.liveness import Liveness
 from facewarden.service.subjects import purpose_of
 from facewarden.vision import DetectedFace
-from facewarden.vision.selection import allows_dominant, probe_face
 
 
 @dataclass(frozen=True)
@@ -82,9 +81,7 @@ class Comparing:
                 if needs_liveness:  # before any face work
                     self.liveness.claim(s, actor, purpose, liveness_session, photos=(a, b), use=False)
                 threshold = threshold_for(ctx, s, actor.tenant_id, purpose).value  # the purpose's operating point
-            dominant = allows_dominant(purpose, ctx.settings.dominant_face_purposes)
-            faces = [probe_face(ctx.embedder, ctx.decode(img), dominant=dominant,
-                                margin=ctx.settings.dominant_face_margin) for img in (a, b)]
+            faces = [ctx.probe_for(img, purpose) for img in (a, b)]
             distance = ctx.embedder.distance(faces[0].embedding, faces[1].embedding)
             match = distance <= threshold
             with ctx.db.session() as s:

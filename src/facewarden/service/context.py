@@ -19,7 +19,7 @@ from facewarden.governance import roles
 from facewarden.governance.actors import DEFAULT_TENANT, Actor
 from facewarden.imaging import ImageLimits, decode_image
 from facewarden.store import Database, repositories
-from facewarden.vision.selection import probe_face
+from facewarden.vision.selection import allows_dominant, probe_face
 
 if TYPE_CHECKING:
     import numpy as np
@@ -65,6 +65,13 @@ class ServiceContext:
         """The one usable face of an enrolment photo (its main face where `enrol_main_face`), or an input error."""
         return probe_face(self.embedder, self.decode(image), dominant=self.settings.enrol_main_face,
                           margin=self.settings.dominant_face_margin)
+
+    def probe_for(self, image: bytes | np.ndarray, purpose: str) -> DetectedFace:
+        """The one usable face of a probe for `purpose` (photo bytes, or an already decoded picture): its main
+        face where `dominant_face_purposes` allows that purpose, else exactly one face; or an input error."""
+        rgb = self.decode(image) if isinstance(image, bytes) else image
+        return probe_face(self.embedder, rgb, margin=self.settings.dominant_face_margin,
+                          dominant=allows_dominant(purpose, self.settings.dominant_face_purposes))
 
     # -- the audit log and the checks every use case makes ---------------------------------------
     @contextmanager

@@ -32,7 +32,6 @@ from facewarden.service.common import aware, describe
 from facewarden.service.context import ServiceContext
 from facewarden.service.subjects import current_model_templates, purpose_of, subject_of
 from facewarden.store import LivenessFrame, LivenessSession, Purpose, Subject, repositories
-from facewarden.vision.selection import allows_dominant, probe_face
 
 if TYPE_CHECKING:
     from facewarden.liveness.decision import LivenessChecker
@@ -154,9 +153,7 @@ class Liveness:
             if (video is None) == (frames is None):
                 raise InvalidInput("Send either a video or a list of frames.", code="invalid_liveness_media")
             if reference is not None:  # the document's face, embedded for this check and then dropped
-                enrolled = [probe_face(ctx.embedder, ctx.decode(reference), margin=ctx.settings.dominant_face_margin,
-                                       dominant=allows_dominant(session.purpose,
-                                                                ctx.settings.dominant_face_purposes)).embedding]
+                enrolled = [ctx.probe_for(reference, session.purpose).embedding]
             clip = decode_video(video, self._video_limits()) if video is not None \
                 else decode_frames(frames or [], self._video_limits())
             from facewarden.liveness.challenge import Action, Challenge

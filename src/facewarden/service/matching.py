@@ -38,7 +38,6 @@ from facewarden.service.subjects import (
 )
 from facewarden.store import Subject, Template, repositories
 from facewarden.vision import DetectedFace
-from facewarden.vision.selection import allows_dominant, probe_face
 
 log = logging.getLogger("facewarden.service")
 
@@ -234,8 +233,7 @@ class Matching:
             needs_liveness = self.liveness.required(s, subject)
             if needs_liveness and not liveness_session:
                 self.liveness.consume(s, actor, subject, None)  # refuses, before any face work
-        probe = probe_face(ctx.embedder, ctx.decode(image), margin=settings.dominant_face_margin,  # bad photo:
-                           dominant=allows_dominant(purpose, settings.dominant_face_purposes))  # input error
+        probe = ctx.probe_for(image, purpose)  # a bad photo is an input error, not a failed attempt
         with ctx.db.session() as s:
             subject = subject_of(s, actor, external_id, for_update=True)
             check_usable(ctx, s, subject)
@@ -333,9 +331,7 @@ class Matching:
                 purpose_of(s, actor.tenant_id, purpose)
             ctx.check_search_rate(actor)
             rgb = ctx.decode(image)
-            faces = ctx.embedder.faces(rgb) if all_faces else [probe_face(
-                ctx.embedder, rgb, margin=ctx.settings.dominant_face_margin,
-                dominant=allows_dominant(purpose, ctx.settings.dominant_face_purposes))]
+            faces = ctx.embedder.faces(rgb) if all_faces else [ctx.probe_for(rgb, purpose)]
             refresh_gallery(ctx)
             results = []
             with ctx.db.session() as s:

@@ -40,7 +40,6 @@ from facewarden.service.police_records import (
 from facewarden.service.subjects import matchable, refresh_gallery
 from facewarden.store import LawEnforcementPolicy, LeCandidate, LeSearch, SearchGrant, SearchRequest, repositories
 from facewarden.vision import DetectedFace
-from facewarden.vision.selection import allows_dominant, probe_face
 
 log = logging.getLogger("facewarden.lawenforcement")
 PENDING_REQUEST_TTL = timedelta(days=30)  # an undecided request, and its probe photo, lapse after this
@@ -391,9 +390,7 @@ class PoliceSearch:
 
     def _probe(self, image: bytes) -> DetectedFace:
         """The probe's one face: its dominant face only where `dominant_face_purposes` names law-enforcement."""
-        settings = self.ctx.settings
-        return probe_face(self.ctx.embedder, self.ctx.decode(image), margin=settings.dominant_face_margin,
-                          dominant=allows_dominant(policy.LAW_ENFORCEMENT, settings.dominant_face_purposes))
+        return self.ctx.probe_for(image, policy.LAW_ENFORCEMENT)
 
     def _shred_probe_on_commit(self, s: Session, request_id: str) -> None:
         """Journal the probe key's shred in the key store now, destroy the key once this unit of work committed
