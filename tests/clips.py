@@ -5,23 +5,30 @@ from __future__ import annotations
 
 import io
 import struct
+from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 from PIL import Image
 
+from facewarden.imaging.video import Frame
+
 ROT90 = (0, 0x10000, 0, -0x10000, 0, 0, 0, 0, 0x40000000)  # an MP4 display matrix: a quarter turn
 
 
 def transcode(src: Path, *, size: tuple[int, int] | None = None, crop_to_aspect: bool = True, seconds: float = 3.0,
-              fps: int = 25, container: str = "mp4", codec: str = "libx264") -> bytes:
-    """The first `seconds` of a clip, centre-cropped to the aspect of `size` and scaled to it (width, height)."""
+              fps: int = 25, container: str = "mp4", codec: str = "libx264", variable_rate: bool = False) -> bytes:
+    """The first `seconds` of a clip, centre-cropped to the aspect of `size` and scaled to it (width, height).
+    `variable_rate` stamps the frames irregularly (millisecond time base, 20-140 ms apart), as phones record."""
     out = io.BytesIO()
     with av.open(str(src)) as inp, av.open(out, "w", format=container) as oc:
         stream = oc.add_stream(codec, rate=fps)
+        if variable_rate:
+            stream.codec_context.time_base = Fraction(1, 1000)
         first = True
-        for frame in inp.decode(inp.streams.video[0]):
+        pts = 0
+        for k, frame in enumerate(inp.decode(inp.streams.video[0])):
             if frame.time is not None and frame.time > seconds:
                 break
             img = frame.to_ndarray(format="rgb24")
@@ -38,11 +45,32 @@ def transcode(src: Path, *, size: tuple[int, int] | None = None, crop_to_aspect:
             if first:
                 stream.width, stream.height, stream.pix_fmt = tw, th, "yuv420p"
                 first = False
-            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+            out_frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            if variable_rate:
+                out_frame.pts, out_frame.time_base = pts, Fraction(1, 1000)
+                pts += (20, 140, 33, 66, 41)[k % 5]
+            for packet in stream.encode(out_frame):
                 oc.mux(packet)
         for packet in stream.encode():
             oc.mux(packet)
     return out.getvalue()
+
+
+def encode_frames(frames: list[Frame], fps: int, container: str = "mp4", codec: str = "libx264") -> bytes:
+    """A real clip made from real frames (PyAV's bundled encoders), one frame every 1/fps seconds."""
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format=container) as out:
+        stream = out.add_stream(codec, rate=fps)
+        stream.width, stream.height = frames[0].rgb.shape[1], frames[0].rgb.shape[0]
+        stream.pix_fmt = "yuv420p"
+        for i, f in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(f.rgb, format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, fps)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return buf.getvalue()
 
 
 def with_display_matrix(mp4: bytes, matrix: tuple[int, ...]) -> bytes:

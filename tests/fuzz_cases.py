@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from facewarden.errors import ErrorKind, FaceWardenError
-from tests.clips import transcode
+from tests.clips import ROT90, transcode, with_display_matrix
 
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "PPM")
 HUGE = (0, 1, 2, 255, 65535, 2**16 + 1, 2**24, 2**31 - 1, 2**32 - 1)
@@ -91,10 +91,14 @@ def image_seeds(faces: Path) -> list[bytes]:
 
 
 def video_seeds(faces: Path) -> list[bytes]:
-    """One second of a real clip, small, as MP4/H.264 and WebM/VP8 and VP9."""
+    """One second of a real clip, small, as MP4/H.264 and WebM/VP8 and VP9: square, portrait, odd-sized, turned by
+    a display matrix, and with a variable frame rate."""
     src = faces / "video" / "d0.mp4"
     return [transcode(src, size=(128, 128), seconds=1.0, fps=15),
             transcode(src, size=(96, 160), seconds=1.0, fps=15),  # portrait, odd row padding
+            with_display_matrix(transcode(src, size=(160, 96), seconds=1.0, fps=15), ROT90),  # phone portrait
+            transcode(src, size=(128, 96), seconds=1.2, fps=15, variable_rate=True),
+            transcode(src, size=(97, 61), seconds=1.0, fps=15, container="webm", codec="libvpx"),  # odd sizes
             transcode(src, size=(128, 96), seconds=1.0, fps=15, container="webm", codec="libvpx"),
             transcode(src, size=(128, 96), seconds=0.6, fps=15, container="webm", codec="libvpx-vp9")]
 

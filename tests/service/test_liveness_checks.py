@@ -14,11 +14,9 @@ import math
 import struct
 import time
 from collections.abc import Callable
-from fractions import Fraction
 from functools import cache
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 import pytest
@@ -41,6 +39,7 @@ from facewarden.liveness.landmarks import FaceLandmarks, LandmarkDetector
 from facewarden.liveness.measures import FrameMeasures, measure_frames
 from facewarden.liveness.media import check_stillness, check_timing, fingerprint, is_reused, reuse_distance
 from facewarden.liveness.pad import PadModelError, PadScorer
+from tests.clips import encode_frames
 from tests.conftest import REPORT
 
 LONG = VideoLimits(max_duration_s=40.0, max_frames=600, max_decoded_frames=2000)
@@ -95,25 +94,8 @@ def measured(clip: Callable[..., list[Frame]], detector: LandmarkDetector
 # ---------------------------------------------------------------- decoding ----------------------------------
 
 
-def _encode(frames: list[Frame], fps: int, container: str, codec: str) -> bytes:
-    """A real clip made from real frames (PyAV's bundled encoders), for the webm path and for a 3 s clip."""
-    buf = io.BytesIO()
-    with av.open(buf, mode="w", format=container) as out:
-        stream = out.add_stream(codec, rate=fps)
-        stream.width, stream.height = frames[0].rgb.shape[1], frames[0].rgb.shape[0]
-        stream.pix_fmt = "yuv420p"
-        for i, f in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(f.rgb, format="rgb24")
-            frame.pts, frame.time_base = i, Fraction(1, fps)
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return buf.getvalue()
-
-
 def test_decode_video_reads_webm_vp9(clip: Callable[..., list[Frame]]) -> None:
-    data = _encode(clip("d3", 0.0, 1.0), 15, "webm", "libvpx-vp9")
+    data = encode_frames(clip("d3", 0.0, 1.0), 15, "webm", "libvpx-vp9")
     assert data[:4] == b"\x1a\x45\xdf\xa3"
     frames = decode_video(data)
     assert 14 <= len(frames) <= 16 and frames[-1].t == pytest.approx(1.0, abs=0.1)
@@ -142,7 +124,7 @@ def test_decode_video_applies_the_display_rotation_of_phone_clips() -> None:
     """Phones store portrait clips sideways plus a display matrix in the track header; frames must come upright."""
     img = np.zeros((32, 64, 3), np.uint8)
     img[:, :32] = 255  # left half white
-    data = bytearray(_encode([Frame(img, k / 15) for k in range(15)], 15, "mp4", "libx264"))
+    data = bytearray(encode_frames([Frame(img, k / 15) for k in range(15)], 15, "mp4", "libx264"))
     k = data.find(b"tkhd")
     assert data[k + 4] == 0  # version 0 header: the matrix sits 40 bytes after the version byte
     matrix = k + 4 + 40
@@ -532,7 +514,7 @@ def test_whole_pipeline_cpu_budget_for_a_3_second_clip(clip: Callable[..., list[
 
     The clip: the first 3 s of d3 (the head turns), 45 frames re-encoded as a 15 fps H.264 MP4."""
     pad = PadScorer(pad_dir)
-    data = _encode(clip("d3", 0.0, 2.99)[:45], 15, "mp4", "libx264")  # 45 frames at 15 fps = 3 s
+    data = encode_frames(clip("d3", 0.0, 2.99)[:45], 15, "mp4", "libx264")  # 45 frames at 15 fps = 3 s
     lines = []
     for fps in (15.0, 10.0):
         start = time.process_time()
