@@ -26,13 +26,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from _common import CpuMeter, add_faces_arg, emit, log, machine, require_faces
 from bench_liveness import overlaps
 from facewarden.evaluation.attack_replays import dropped, stretched, zoomed_and_tinted
-from facewarden.evaluation.attack_segments import FPS, SEGMENT_S, SEGMENTS, decode_native, sample_clip
+from facewarden.evaluation.attack_segments import FPS, SEGMENT_S, SEGMENTS, decode_native, sample_clip, shrink
 from facewarden.evaluation.attacks import REPLAY_VARIANTS, AttackSet, camera_all
 from facewarden.liveness.decision import LivenessPolicy, is_replay, replay_matches
 from facewarden.liveness.landmarks import LandmarkDetector
@@ -47,7 +46,7 @@ def held_out(faces: Path, attacks: AttackSet, policy: LivenessPolicy) -> dict[st
     windows: list[tuple[str, float, np.ndarray, dict[str, np.ndarray]]] = []
     for path in sorted((faces / "video2").glob("*.mp4")):
         times, images = decode_native(path)
-        images = [_shrink(im) for im in images]
+        images = [shrink(im) for im in images]
         duration = float(times[-1])
         for t0 in np.arange(0.0, duration - SEGMENT_S + 1e-6, SEGMENT_S):
             t1 = float(t0) + SEGMENT_S
@@ -70,13 +69,6 @@ def held_out(faces: Path, attacks: AttackSet, policy: LivenessPolicy) -> dict[st
     out["genuine_same_person"] = {"pairs": len(pairs), "flagged_as_replay": flagged}
     return out
 
-
-def _shrink(rgb: np.ndarray, max_side: int = 720) -> np.ndarray:
-    h, w = rgb.shape[:2]
-    if max(h, w) <= max_side:
-        return rgb
-    scale = max_side / max(h, w)
-    return cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from facewarden.api import create_app
 from facewarden.errors import KeyUnavailable
-from facewarden.evaluation.attacks import SEGMENTS, AttackSet, Presentation
+from facewarden.evaluation.attacks import ATTACK_TYPES, SEGMENTS, AttackSet, Presentation
 from facewarden.liveness import challenge as challenge_module
 from facewarden.liveness.challenge import Action
 from facewarden.liveness.landmarks import LandmarkDetector
@@ -220,16 +220,18 @@ def test_a_comparison_needs_a_live_face_that_matches_the_compared_document(
 def _attacks(attacks: AttackSet) -> list[Presentation]:
     seg = next(s for s in SEGMENTS if s.video == "d3" and s.actions == (Action.TURN_LEFT,))
     other = next(s for s in SEGMENTS if s.video == "d19" and len(s.actions) == 2)
+    driver = next(s for s in SEGMENTS if s.video == "d19" and s.t0 == 2.0)  # the attacker's own performance
     return [attacks.still_photo("d3", 0), attacks.photo_moved_3d("d3", 0), attacks.simulated_print("d3", 0),
             attacks.simulated_screen("d3", 1), attacks.real_print(0), attacks.real_replay(0),
-            attacks.replayed_recording(seg, same_actions=False), attacks.face_swap(seg, other)]
+            attacks.replayed_recording(seg, same_actions=False), attacks.face_swap(seg, other),
+            attacks.animated_photo(driver, "d6"), attacks.warped_photo("d20")]
 
 
 def test_every_attack_type_is_refused_through_the_api(live: FaceService, attacks: AttackSet,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     live.settings.liveness_max_failures_per_hour = 100
-    _, d3_photo = attacks.photo_frame("d3", 1)
-    _enrol(live, "d3-person", d3_photo)
+    for video in ("d3", "d6", "d20"):  # enrolled from another moment than any attack's photo
+        _enrol(live, f"{video}-person", attacks.photo_frame(video, 1)[1])
     spoof = (attacks.faces / "spoof" / "image_T1.jpg").read_bytes()
     from facewarden.service import EnrolRequest
 
@@ -237,7 +239,8 @@ def test_every_attack_type_is_refused_through_the_api(live: FaceService, attacks
     terminal = Device(live)
     seen: dict[str, list[str]] = {}
     for p in _attacks(attacks):
-        subject = "spoof-person" if p.kind in ("real_print", "real_replay") else "d3-person"
+        subject = {"real_print": "spoof-person", "real_replay": "spoof-person", "animated_photo": "d6-person",
+                   "warped_photo": "d20-person"}.get(p.kind, "d3-person")
         session = _session(terminal, subject, p, monkeypatch)
         r = terminal.submit(session, p)
         assert r.status_code == 200, (p.label, r.text)
@@ -247,8 +250,9 @@ def test_every_attack_type_is_refused_through_the_api(live: FaceService, attacks
         assert set(reasons) & set(p.expected) or not p.expected, (p.label, reasons, p.expected)
         r = terminal.verify(subject, _jpeg(p.frames[0].rgb), session)
         assert r.status_code == 403 and r.json()["error"]["code"] == "liveness_invalid"
-    assert set(seen) == {"still_photo", "photo_moved_3d", "simulated_print", "simulated_screen", "real_print",
-                         "real_replay", "replayed_recording", "face_swap"}
+    assert set(seen) == set(ATTACK_TYPES)
+    # the animated and warped photos (issue 16) are refused for what a 2D warp cannot show
+    assert "texture_unchanged" in seen["animated_photo"] and "texture_unchanged" in seen["warped_photo"]
 
 
 def test_a_recording_replayed_with_the_same_actions_is_refused(live: FaceService, attacks: AttackSet,

@@ -18,15 +18,16 @@ import pytest
 from facewarden.evaluation.attack_segments import SEGMENTS, Segment
 from facewarden.evaluation.attacks import ATTACK_TYPES, AttackSet, Presentation
 from facewarden.imaging.video import Frame
-from facewarden.liveness.challenge import Action, Challenge
+from facewarden.liveness.challenge import Action, Challenge, find_events
 from facewarden.liveness.decision import REASONS, LivenessChecker, LivenessDecision
 from facewarden.liveness.landmarks import LandmarkDetector
+from facewarden.liveness.measures import measure_frames
 from facewarden.liveness.media import decode_fingerprint, encode_fingerprint
 from facewarden.liveness.pad import PadScorer
 from facewarden.vision import FaceEngine
 from tests.conftest import REPORT
 
-CHECKS = ("timing", "faces", "challenge", "depth", "pad", "continuity", "media", "cost")
+CHECKS = ("timing", "faces", "challenge", "depth", "texture", "pad", "continuity", "media", "cost")
 
 
 def segment(video: str, t0: float) -> Segment:
@@ -143,7 +144,19 @@ BUILDERS: dict[str, tuple[Callable[[AttackSet], Presentation], str]] = {
     "replayed_recording_new_challenge": (lambda a: a.replayed_recording(segment("d11", 1.6), same_actions=False),
                                          "challenge_not_performed"),
     "face_swap": (lambda a: a.face_swap(segment("d0", 0.0), segment("d19", 0.0)), "face_changed"),
+    # issue 16: one photo animated by 2D warps, driven by another person's performance or turned on a cylinder
+    "animated_photo": (lambda a: a.animated_photo(segment("d19", 2.0), "d6"), "texture_unchanged"),
+    "warped_photo": (lambda a: a.warped_photo("d20"), "texture_unchanged"),
 }
+
+
+def test_an_animated_photo_is_a_remapping_of_one_photo_that_answers_the_challenge(attack_set: AttackSet) -> None:
+    """The attack is what it says: the challenge's head actions show in the checker's own landmarks, so the
+    challenge alone cannot tell it from a person; the texture check has to."""
+    p = BUILDERS["animated_photo"][0](attack_set)
+    assert p.challenge.actions == segment("d19", 2.0).actions and p.kind == "animated_photo"
+    events = [e for e in find_events(measure_frames(p.frames, attack_set.detector))[0] if e.action != Action.BLINK]
+    assert {e.action for e in events} >= {a for a in p.challenge.actions if a != Action.BLINK}
 
 
 def test_the_next_replays_are_what_they_say(attack_set: AttackSet) -> None:

@@ -13,15 +13,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
 from facewarden.imaging.video import Frame
 from facewarden.liveness.challenge import Action
 
-__all__ = ["FPS", "SEGMENTS", "SEGMENT_S", "VIDEOS", "Segment", "decode_native", "sample_clip"]
+__all__ = ["DECODER_MAX_SIDE", "FPS", "SEGMENTS", "SEGMENT_S", "VIDEOS", "Segment", "decode_native", "sample_clip",
+           "shrink"]
 
 VIDEOS = ("d0", "d3", "d6", "d10", "d11", "d12", "d14", "d18", "d19", "d20")
 FPS = 15.0
+DECODER_MAX_SIDE = 720  # imaging.video.VideoLimits.resize_max_side: what the checker sees of a larger clip
 SEGMENT_S = 3.0
 
 L, R, U, B = Action.TURN_LEFT, Action.TURN_RIGHT, Action.LOOK_UP, Action.BLINK
@@ -73,6 +76,15 @@ def decode_native(path: Path) -> tuple[np.ndarray, list[np.ndarray]]:
             times.append(frame.time - t0)
             images.append(frame.to_ndarray(format="rgb24"))
     return np.array(times), images
+
+
+def shrink(rgb: np.ndarray, max_side: int = DECODER_MAX_SIDE) -> np.ndarray:
+    """A frame downscaled (area averaging) so its longer side is at most `max_side`, as the service decodes."""
+    h, w = rgb.shape[:2]
+    if max(h, w) <= max_side:
+        return rgb
+    scale = max_side / max(h, w)
+    return cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
 
 
 def sample_clip(times: np.ndarray, images: list[np.ndarray], t0: float, t1: float, fps: float = FPS,

@@ -38,10 +38,27 @@ import cv2
 import dlib
 import numpy as np
 
+from facewarden.evaluation.attack_animate import (
+    EYE_68,
+    cylinder_points,
+    paint_closed_eyes,
+    piecewise_affine,
+    relight,
+    transfer_motion,
+)
 from facewarden.evaluation.attack_effects import camera, degrade_print, glare, moire, room_background, screen_content
 from facewarden.evaluation.attack_motion import Pose, action_tilts, motion_plan, render_photo
 from facewarden.evaluation.attack_replays import dropped, stretched, zoomed_and_tinted
-from facewarden.evaluation.attack_segments import FPS, SEGMENTS, VIDEOS, Segment, decode_native, sample_clip
+from facewarden.evaluation.attack_segments import (
+    DECODER_MAX_SIDE,
+    FPS,
+    SEGMENTS,
+    VIDEOS,
+    Segment,
+    decode_native,
+    sample_clip,
+    shrink,
+)
 from facewarden.imaging import decode_image
 from facewarden.imaging.video import Frame
 from facewarden.liveness.challenge import Action, Challenge
@@ -52,10 +69,12 @@ from facewarden.liveness.pose import head_pose
 from facewarden.vision.engine import FaceEngine
 
 # SEGMENTS and Segment are re-exported: callers imported them from here before they moved.
-__all__ = ["ATTACK_TYPES", "SEGMENTS", "AttackSet", "Presentation", "Segment"]
+__all__ = ["ATTACK_TYPES", "KNOWN_LIMITS", "SEGMENTS", "AttackSet", "Presentation", "Segment"]
 
 ATTACK_TYPES = ("still_photo", "photo_moved_3d", "simulated_print", "simulated_screen", "real_print",
-                "real_replay", "replayed_recording", "face_swap")
+                "real_replay", "replayed_recording", "face_swap", "animated_photo", "warped_photo")
+# Built and measured (bench_field.py), not stopped: the warped photo re-lit as it turns (see README, Liveness).
+KNOWN_LIMITS = ("warped_photo_relit",)
 REPLAY_VARIANTS = ("speed 0.8", "speed 1.25", "zoom 15% + tint", "every 3rd frame dropped")
 
 
@@ -96,6 +115,15 @@ def _is_subsequence(a: tuple[Action, ...], b: tuple[Action, ...]) -> bool:
     return all(x in it for x in a)
 
 
+def _eye_aspect(points: np.ndarray) -> float:
+    """The mean eye aspect ratio of a 68-point shape (Soukupova and Cech): lid gap over eye width."""
+    out = []
+    for eye in EYE_68:
+        p = points[list(eye)]
+        out.append((np.linalg.norm(p[1] - p[5]) + np.linalg.norm(p[2] - p[4])) / (2 * np.linalg.norm(p[0] - p[3])))
+    return float(np.mean(out))
+
+
 class AttackSet:
     """Builds genuine and attack presentations from ../shared/faces (passed in). Deterministic for a seed.
     Decoded videos are cached two at a time: build video by video when making many."""
@@ -126,7 +154,11 @@ class AttackSet:
         return random.Random(f"{self.seed}/" + "/".join(map(str, key)))  # noqa: S311
 
     def _load(self, video: str) -> tuple[np.ndarray, list[np.ndarray]]:
-        return decode_native(self.faces / "video" / f"{video}.mp4")
+        """`video`: a name in video/ ("d3") or a path under the faces folder without ".mp4" ("video2/tpsmm_driving"),
+        frames downscaled to the service decoder's 720 px."""
+        path = self.faces / (f"{video}.mp4" if "/" in video else f"video/{video}.mp4")
+        times, images = decode_native(path)
+        return times, [shrink(im, DECODER_MAX_SIDE) for im in images]
 
     def clip(self, video: str, t0: float, t1: float, phase: float = 0.0) -> list[Frame]:
         times, images = self._native(video)
@@ -261,6 +293,80 @@ class AttackSet:
 
     def real_replay(self, variant: int = 0, challenge: Challenge | None = None) -> Presentation:
         return self.real_spoof("F2", variant, challenge)
+
+    # -- animated photos (issue 16) --------------------------------------------------------------------
+    @functools.cached_property
+    def _attacker_landmarks(self) -> LandmarkDetector:
+        return LandmarkDetector("dlib68")  # the attacker's own tool: 68 points, so eyelids and jaw move too
+
+    def _photo_points(self, video: str, which: int) -> tuple[float, np.ndarray, np.ndarray]:
+        t, photo = self.photo_frame(video, which)
+        lm = self._attacker_landmarks.locate(photo)
+        if lm is None:
+            raise ValueError(f"no 68 landmarks on the photo of {video}")
+        return t, photo, lm.points.astype(np.float64)
+
+    def animated_photo(self, driver: Segment, victim: str, which: int = 0) -> Presentation:
+        """`victim`'s photo driven by the attacker's own performance of the challenge (`driver`, a genuine
+        segment of another person): the driver's landmark motion moves the photo by a piecewise-affine warp,
+        the eyes close with the driver's (warped, then painted shut)."""
+        t, photo, points = self._photo_points(victim, which)
+        rng = self._rng("animated", driver.label, victim, which)
+        frames_in = self.clip(driver.video, driver.t0, driver.t1)
+        tracks: list[np.ndarray] = []
+        for f in frames_in:
+            lm = self._attacker_landmarks.locate(f.rgb)
+            tracks.append(lm.points.astype(np.float64) if lm is not None else (tracks[-1] if tracks else None))
+        first = next(p for p in tracks if p is not None)
+        tracks = [first if p is None else p for p in tracks]
+        ear = np.array([_eye_aspect(p) for p in tracks])
+        open_level = float(np.median(ear[: max(3, int(0.7 * self.fps))]))
+        frames = []
+        for f, target in zip(frames_in, transfer_motion(points, tracks), strict=True):
+            k = len(frames)
+            closed = float(np.clip((0.8 - ear[k] / open_level) / 0.3, 0.0, 1.0))
+            img = paint_closed_eyes(piecewise_affine(photo, points, target), target, closed)
+            frames.append(Frame(camera(img, rng), f.t))
+        return Presentation("animated_photo", f"photo of {victim} @{t:.1f} s driven by {driver.label}", frames,
+                            Challenge(driver.actions, nonce=f"eval-animated-{driver.label}-{victim}"),
+                            self.enrolled(victim, (t, t)), expected=("texture_unchanged", "planar_motion"))
+
+    def warped_photo(self, victim: str, which: int = 0, challenge: Challenge | None = None, *,
+                     relit: bool = False) -> Presentation:
+        """`victim`'s photo turned on a cylinder model in time with the challenge (no driver): yaw 28 degrees
+        for a turn, pitch 22 for a look-up, each eased in over 0.3 s, held, eased out, one action a second;
+        a blink is the eyes painted shut for 0.2 s. The sign of each turn is chosen with the checker's own
+        landmark detector (an adaptive attacker). `relit`: the shading follows the fake turn as well
+        (`attack_animate.relight`), the attack that answers the texture check."""
+        t, photo, points = self._photo_points(victim, which)
+        rng = self._rng("warped", victim, which)
+        challenge = challenge or _challenge_for(self._prng("warped", victim, which))
+        base = self.detector.locate(photo)
+        probe = self.detector.locate(piecewise_affine(photo, points, cylinder_points(points, 25.0, 0.0)))
+        left = 1.0 if base is None or probe is None or head_pose(probe).yaw >= head_pose(base).yaw else -1.0
+        target_pose = {Action.TURN_LEFT: (28.0 * left, 0.0), Action.TURN_RIGHT: (-28.0 * left, 0.0),
+                       Action.LOOK_UP: (0.0, 22.0)}
+        onsets = [1.0 + k + float(rng.uniform(-0.1, 0.1)) for k in range(len(challenge.actions))]
+        frames = []
+        for i in range(int((onsets[-1] + 1.3) * self.fps) + 1):
+            ti = i / self.fps
+            yaw = pitch = closed = 0.0
+            for action, t_on in zip(challenge.actions, onsets, strict=True):
+                x = ti - t_on
+                if action == Action.BLINK:
+                    closed = max(closed, 1.0 if 0.0 <= x <= 0.2 else 0.0)
+                    continue
+                w = 0.0 if x < 0 or x > 0.95 else min(1.0, x / 0.3, (0.95 - x) / 0.3)
+                yaw += w * target_pose[action][0]
+                pitch += w * target_pose[action][1]
+            target = cylinder_points(points, yaw, pitch)
+            img = paint_closed_eyes(piecewise_affine(photo, points, target), target, closed)
+            if relit:
+                img = relight(img, target, yaw, pitch)
+            frames.append(Frame(camera(img, rng), round(ti, 6)))
+        kind = "warped_photo_relit" if relit else "warped_photo"
+        return Presentation(kind, f"photo of {victim} @{t:.1f} s warped on a cylinder", frames,
+                            challenge, self.enrolled(victim, (t, t)), expected=("texture_unchanged", "planar_motion"))
 
     # -- recordings -------------------------------------------------------------------------------------
     def recapture(self, seg: Segment) -> list[Frame]:

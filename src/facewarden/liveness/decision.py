@@ -9,6 +9,10 @@ trusted alone:
   (`surface.surface_misalignment`). Required when the challenge asked for a head action (every challenge of 2+
   actions from `new_challenge` does), because that action guarantees the motion the check needs; a blink-only
   session may lack it.
+* texture (`texture_unchanged`): a head action must change the face's texture (occlusion by the nose,
+  shading), not only move its pixels; a photo animated by 2D warps only moves them (`texture.texture_change`).
+* light (`light_not_followed`, only when the purpose asks for it): the face reflects the session's random
+  screen colours in time, more than the background (`light.light_response`).
 * passive PAD (`presentation_attack`): the MiniFASNet models on a few frames. One dim genuine clip (d18)
   scores 0.32-0.36, so a fixed 0.5 cut-off refuses real people: PAD alone refuses only what is clearly an
   attack, and a middling score refuses together with another weak signal (see `LivenessPolicy`).
@@ -40,6 +44,7 @@ import numpy as np
 from facewarden.imaging.video import Frame
 from facewarden.liveness.challenge import Action, Challenge, ChallengeRules, evaluate_challenge
 from facewarden.liveness.landmarks import LandmarkDetector
+from facewarden.liveness.light import LightChallenge, light_response
 from facewarden.liveness.measures import FrameMeasures, measure_frames
 from facewarden.liveness.media import (
     Fingerprint,
@@ -54,6 +59,7 @@ from facewarden.liveness.media import (
 )
 from facewarden.liveness.pad import PadScorer
 from facewarden.liveness.surface import SurfaceResult, surface_misalignment
+from facewarden.liveness.texture import texture_change
 from facewarden.vision.distance import distance_fn
 from facewarden.vision.engine import FaceEngine
 
@@ -63,8 +69,8 @@ __all__ = ["REASONS", "Fingerprint", "LivenessChecker", "LivenessDecision", "Liv
 
 # Stable reason codes, in the order they are reported.
 REASONS = ("too_few_frames", "bad_timing", "no_face", "challenge_not_performed", "planar_motion",
-           "no_depth_evidence", "presentation_attack", "face_changed", "not_enrolled_face", "still_frames",
-           "replayed_recording")
+           "no_depth_evidence", "texture_unchanged", "light_not_followed", "presentation_attack", "face_changed",
+           "not_enrolled_face", "still_frames", "replayed_recording")
 
 _HEAD_ACTIONS = frozenset({Action.TURN_LEFT, Action.TURN_RIGHT, Action.LOOK_UP})
 
@@ -92,6 +98,20 @@ class LivenessPolicy:
     surface_pairs: int = 3
     # When the challenge asked for a head action, the head moved: no surface reading then is itself suspect.
     require_depth_for_head_actions: bool = True
+    # Texture (`texture.texture_change`): grey levels (of 255, face crops of 200 px) of the change between the
+    # baseline pose and the most turned poses that dense flow cannot explain, above the neighbour-frame floor.
+    # A photo animated by 2D warps (driven or on a cylinder) answers 0.0-1.3; genuine head actions 1.7+ (d11,
+    # a small look-up), most 3-25. Tuned on video/ and the animated photos of video/ people: bench_field.py has
+    # the held-out figures.
+    texture_min_excess: float = 1.5
+    texture_peaks: int = 3
+    texture_min_pose_deg: float = 10.0
+    # Light challenge (`light.light_response`): the face's chromaticity must follow the session's colours with a
+    # correlation >= 0.7 and move >= 2x as much as the background's. Read off genuine video/ segments with
+    # simulated reflections (0.76-0.97; the same clips without them <= 0.52; under another session's colours
+    # <= 0.61): a pre-recorded clip cannot show real reflections, so these are simulation figures.
+    light_min_correlation: float = 0.7
+    light_min_face_over_background: float = 2.0
     # Passive PAD (mean genuine probability over `pad_frames` frames). Genuine videos 0.72-1.00 except the dim
     # d18 (0.32-0.36); the real printed photo 0.03, the real tablet replay 0.23, simulated screens mostly < 0.1.
     # Below `pad_reject` the models refuse alone; below `pad_weak` only with another weak signal.
@@ -186,10 +206,11 @@ class LivenessChecker:
 
     def assess(self, frames: Sequence[Frame], challenge: Challenge, *, enrolled: Sequence[np.ndarray] = (),
                earlier_fingerprints: Sequence[Fingerprint | bytes | np.ndarray] = (),
-               mirrored: bool = False) -> LivenessDecision:
+               mirrored: bool = False, light: LightChallenge | None = None) -> LivenessDecision:
         """Every check on `frames` against `challenge`. `enrolled`: the claimed identity's embeddings (none:
         continuity within the clip only); `earlier_fingerprints`: those of earlier accepted sessions;
-        `mirrored`: the client sent selfie-mirrored frames (left and right turns swap)."""
+        `mirrored`: the client sent selfie-mirrored frames (left and right turns swap); `light`: the session's
+        colour sequence, when its purpose asks for the light challenge."""
         wall0, cpu0 = time.perf_counter(), time.process_time()
         p = self.policy
         failed: set[str] = set()
@@ -216,6 +237,9 @@ class LivenessChecker:
 
         self._challenge(measures, challenge, mirrored, failed, scores)
         surface_weak = self._surface(frames, measures, challenge, failed, scores)
+        self._texture(frames, measures, challenge, failed, scores)
+        if light is not None:
+            self._light(frames, measures, light, failed, scores)
         yaw_off = self._frontality(measures)
         pad_mean = self._pad(frames, measures, with_face, yaw_off, scores)
         hashes = fingerprint(frames, [m.landmarks for m in measures])  # one hash per frame, used twice
@@ -281,6 +305,30 @@ class LivenessChecker:
         elif result.planar is None and needs:
             failed.add("no_depth_evidence")
         return result.planar is None or result.misalignment < p.weak_surface
+
+    def _texture(self, frames: Sequence[Frame], measures: list[FrameMeasures], challenge: Challenge,
+                 failed: set[str], scores: dict[str, Any]) -> None:
+        """2D-warp check: a head action must change the face's texture, not only move its pixels."""
+        p = self.policy
+        needs = any(a in _HEAD_ACTIONS for a in challenge.actions)
+        result = texture_change(frames, measures, baseline_s=p.rules.baseline_s, peaks=p.texture_peaks,
+                                min_pose_change=p.texture_min_pose_deg) if needs else None
+        scores["texture"] = {"excess": _num(result.excess) if result else None,
+                             "pose_change": _num(result.pose_change) if result else None,
+                             "reason": result.reason if result else "no_head_action", "required": needs}
+        if result is not None and result.excess is not None and result.excess < p.texture_min_excess:
+            failed.add("texture_unchanged")
+
+    def _light(self, frames: Sequence[Frame], measures: list[FrameMeasures], light: LightChallenge,
+               failed: set[str], scores: dict[str, Any]) -> None:
+        """Active light: the face reflects this session's random colours, in time, more than the background."""
+        p = self.policy
+        result = light_response(frames, measures, light)
+        scores["light"] = {"face": _num(result.face), "face_gain": _num(result.face_gain),
+                           "background_gain": _num(result.background_gain), "lag_s": _num(result.lag_s),
+                           "reason": result.reason}
+        if not result.followed(p.light_min_correlation, p.light_min_face_over_background):
+            failed.add("light_not_followed")
 
     @staticmethod
     def _frontality(measures: list[FrameMeasures]) -> list[float]:
