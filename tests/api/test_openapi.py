@@ -138,11 +138,17 @@ def test_every_operation_lists_the_error_statuses_with_the_error_body(spec: dict
 def test_every_authenticated_operation_declares_the_bearer_scheme(spec: dict[str, Any]) -> None:
     """The Authorize button of /docs: one HTTP bearer scheme, on every operation that needs a caller."""
     schemes = spec["components"]["securitySchemes"]
-    assert schemes == {"HTTPBearer": {"type": "http", "scheme": "bearer", "description": schemes["HTTPBearer"]
-                                      ["description"]}}
+    assert schemes["HTTPBearer"] == {"type": "http", "scheme": "bearer",
+                                     "description": schemes["HTTPBearer"]["description"]}
+    # the capture page's two calls take a session's capture token, never an API key
+    assert schemes["CaptureToken"] | {"description": ""} == {"type": "apiKey", "in": "header",
+                                                             "name": "X-Capture-Token", "description": ""}
+    assert set(schemes) == {"HTTPBearer", "CaptureToken"}
     for method, path, op in _operations(spec):
         if (method, path) in UNAUTHENTICATED:
             assert "security" not in op, (method, path)
+        elif path.startswith("/v1/liveness/capture/"):
+            assert op.get("security") == [{"CaptureToken": []}], (method, path)
         else:
             assert op.get("security") == [{"HTTPBearer": []}], (method, path)
 

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from facewarden import __version__
 from facewarden.api.access_log import AccessLog
+from facewarden.api.capture_page import install_capture_page
 from facewarden.api.deps import RateLimits
 from facewarden.api.docs import install_docs
 from facewarden.api.errors import CatchAll, install_error_handlers
@@ -53,4 +54,5 @@ def create_app(service: FaceService, *, on_shutdown: Callable[[], None] | None =
     for router in ROUTERS:
         app.include_router(router)
     install_docs(app)  # /docs and /redoc without a CDN
+    install_capture_page(app)  # /capture/: the liveness capture client
     return app

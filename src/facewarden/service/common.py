@@ -24,7 +24,8 @@ def purpose_row(tenant_id: str, spec: policy.PurposeSpec, ends_at: datetime | No
                    legal_bases=",".join(sorted(spec.legal_bases)), retention_days=spec.retention_days,
                    law_enforcement_searchable=spec.law_enforcement_searchable,
                    liveness_required=spec.liveness_required, subject_category=spec.subject_category,
-                   target_fmr=spec.target_fmr, ends_at=ends_at, created_at=now, updated_at=now)
+                   target_fmr=spec.target_fmr, light_challenge=spec.light_challenge, ends_at=ends_at,
+                   created_at=now, updated_at=now)
 
 
 def retain_until(subject: Subject, purpose: Purpose | None) -> datetime:

@@ -18,14 +18,15 @@ from facewarden.service.rights import SubjectRights
 from facewarden.store import LawEnforcementPolicy, Purpose, repositories
 
 _POLICY_COLUMNS = ("description", "legal_bases", "retention_days", "law_enforcement_searchable",
-                   "liveness_required", "subject_category", "target_fmr", "ends_at", "updated_at")
+                   "liveness_required", "light_challenge", "subject_category", "target_fmr", "ends_at",
+                   "updated_at")
 
 
 def purpose_json(p: Purpose) -> dict[str, Any]:
     return {"name": p.name, "description": p.description, "legal_bases": sorted(p.legal_bases.split(",")),
             "retention_days": p.retention_days, "law_enforcement_searchable": p.law_enforcement_searchable,
-            "liveness_required": p.liveness_required, "target_fmr": p.target_fmr,
-            "subject_category": p.subject_category, "ends_at": iso(p.ends_at)}
+            "liveness_required": p.liveness_required, "light_challenge": p.light_challenge,
+            "target_fmr": p.target_fmr, "subject_category": p.subject_category, "ends_at": iso(p.ends_at)}
 
 
 class Governance:
@@ -60,7 +61,7 @@ class Governance:
                       "retention_days": spec.retention_days, "subject_category": spec.subject_category,
                       "law_enforcement_searchable": spec.law_enforcement_searchable,
                       "liveness_required": spec.liveness_required, "target_fmr": spec.target_fmr,
-                      "ends_at": iso(ends_at)}
+                      "light_challenge": spec.light_challenge, "ends_at": iso(ends_at)}
             if exists and not actor.is_local_admin:
                 event.outcome = "proposed"
                 return self.approvals.propose(actor, "purpose_policy", params, event)
@@ -71,7 +72,8 @@ class Governance:
         spec = policy.PurposeSpec(params["name"], params["description"], frozenset(params["legal_bases"]),
                                   params["retention_days"], params["subject_category"],
                                   params["law_enforcement_searchable"], params.get("liveness_required", False),
-                                  params.get("target_fmr", policy.DEFAULT_TARGET_FMR))
+                                  params.get("target_fmr", policy.DEFAULT_TARGET_FMR),
+                                  params.get("light_challenge", False))
         ends_at = datetime.fromisoformat(params["ends_at"]) if params.get("ends_at") else None
         with self.ctx.db.session() as s:
             if spec.law_enforcement_searchable:

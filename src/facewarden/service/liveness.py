@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import hmac
 import io
 import json
 import logging
+import secrets
 import threading
 import uuid
 from collections.abc import Sequence
@@ -102,29 +104,40 @@ class Liveness:
                 raise RateLimited(f"{failures} liveness checks {whose} failed on this device in the last "
                                   "hour; try again later or verify another way.", code="liveness_rate_limited")
             from facewarden.liveness.challenge import new_challenge
+            from facewarden.liveness.light import light_start_s, new_light_challenge
 
             challenge = new_challenge()
+            row = s.get(Purpose, (actor.tenant_id, purpose))
+            light = new_light_challenge(start_s=light_start_s(len(challenge.actions))) \
+                if row is not None and row.light_challenge else None
+            token = secrets.token_urlsafe(32)  # lets the capture page read this challenge and send one clip
             session = LivenessSession(
                 id=str(uuid.uuid4()), tenant_id=actor.tenant_id, subject_id=subject_id, device=actor.principal,
                 purpose=purpose, actions=",".join(a.value for a in challenge.actions), nonce=challenge.nonce,
-                status="issued", created_at=now,
+                status="issued", created_at=now, light=json.dumps(light.to_json()) if light else None,
+                capture_token=hashlib.sha256(token.encode()).hexdigest(),
                 expires_at=now + timedelta(seconds=ctx.settings.liveness_session_ttl_s))
             s.add(session)
             event.details = {"session": session.id, "actions": len(challenge.actions),
-                             "for": "verification" if subject_id else "comparison"}
+                             "for": "verification" if subject_id else "comparison", "light": light is not None}
             ctx.audit.append(s, event)
             reference = "" if subject_id else (" With it, send `reference`: the photo the live face must match "
                                                "(the identity document), the same file you will compare.")
+            flashes = (" While filming, show the colours of `light` full-screen, in order, from `start_ms` after "
+                       "the recording starts (the capture page does this).") if light else ""
             return {"session_id": session.id, "nonce": challenge.nonce,
                     "actions": [a.value for a in challenge.actions],
                     "instructions": [INSTRUCTIONS[a.value] for a in challenge.actions],
                     "expires_at": session.expires_at.isoformat(),
+                    "light": light.to_json() if light else None,
+                    "capture_token": token,
                     "capture": "Look at the camera for one second, then do the actions in this order; send the "
                                f"clip (mp4/webm, at most {ctx.settings.liveness_max_seconds:.0f} s) or its frames."
-                               + reference}
+                               + flashes + reference}
 
     def submit(self, actor: Actor, session_id: str, *, video: bytes | None = None,
-               frames: Sequence[tuple[bytes, float]] | None = None, reference: bytes | None = None) -> dict[str, Any]:
+               frames: Sequence[tuple[bytes, float]] | None = None, reference: bytes | None = None,
+               via: str = "api") -> dict[str, Any]:
         """Check the captured clip against the session's challenge, and the live face against the subject's
         templates or, for a comparison, against the `reference` photo (kept only as its SHA-256, which the
         comparison must then present). Answers pass or fail only."""
@@ -149,6 +162,7 @@ class Liveness:
                                                                       COMPARISON_FINGERPRINTS)
                 earlier = [json.loads(f) for f in remembered]
                 actions, nonce = session.actions.split(","), session.nonce
+                light = json.loads(session.light) if session.light else None
                 threshold = threshold_for(ctx, s, actor.tenant_id, session.purpose).value  # the purpose's own
             if (video is None) == (frames is None):
                 raise InvalidInput("Send either a video or a list of frames.", code="invalid_liveness_media")
@@ -157,12 +171,57 @@ class Liveness:
             clip = decode_video(video, self._video_limits()) if video is not None \
                 else decode_frames(frames or [], self._video_limits())
             from facewarden.liveness.challenge import Action, Challenge
+            from facewarden.liveness.light import LightChallenge
 
             checker = copy.copy(self.checker())  # shares the models; only the identity threshold is this purpose's
             checker.match_threshold = threshold
             decision = checker.assess(clip, Challenge(tuple(Action(a) for a in actions), nonce),
-                                      enrolled=enrolled, earlier_fingerprints=earlier)
-            return self._record(actor, session_id, clip, decision, event, digest)
+                                      enrolled=enrolled, earlier_fingerprints=earlier,
+                                      light=LightChallenge.from_json(light) if light else None)
+            return self._record(actor, session_id, clip, decision, event, digest, via)
+
+    # -- the capture page: one session's challenge and one clip, with the session's own token --------------------
+    def _capture_actor(self, session_id: str, token: str, operation: str) -> tuple[Actor, LivenessSession]:
+        """The device that started the session, acting through the capture page: only with the session's token
+        (compared by SHA-256 in constant time), only while the session is open."""
+        with self.ctx.db.session(readonly=True) as s:
+            session = s.get(LivenessSession, session_id)
+            if session is not None:
+                s.expunge(session)
+        good = session is not None and session.capture_token is not None and hmac.compare_digest(
+            session.capture_token, hashlib.sha256(token.encode()).hexdigest())
+        if session is None or not good:
+            if session is not None:  # a wrong token for a real session: worth an audit entry
+                self.ctx.audit.record(AuditEvent(session.tenant_id, "capture-page", operation,
+                                                 outcome="capture_token_invalid", details={"session": session_id}))
+            raise NotFound("No such liveness session, or the capture link is wrong; start a new session.",
+                           code="liveness_session_not_found")
+        actor = Actor(session.tenant_id, session.device, frozenset({roles.VERIFIER}))
+        return actor, session
+
+    def capture_challenge(self, session_id: str, token: str) -> dict[str, Any]:
+        """What the capture page shows: the actions, their instructions and the colours (no scores, no subject)."""
+        _, session = self._capture_actor(session_id, token, "liveness_capture_open")
+        if session.status != "issued" or aware(session.expires_at) <= self.ctx.clock():  # type: ignore[operator]
+            raise Gone("This liveness session is used or expired; start a new one.", code="liveness_expired")
+        from facewarden.liveness.light import BASELINE_MS, PROMPT_MS
+
+        actions = session.actions.split(",")
+        return {"session_id": session.id, "actions": actions, "instructions": [INSTRUCTIONS[a] for a in actions],
+                "baseline_ms": BASELINE_MS, "prompt_ms": PROMPT_MS,
+                "light": json.loads(session.light) if session.light else None,
+                "expires_at": aware(session.expires_at).isoformat(),  # type: ignore[union-attr]
+                "max_seconds": self.ctx.settings.liveness_max_seconds,
+                "needs_reference": session.subject_id is None}
+
+    def submit_capture(self, session_id: str, token: str, video: bytes) -> dict[str, Any]:
+        """The capture page's clip, checked as the device's own submission (audited as coming via the page)."""
+        actor, session = self._capture_actor(session_id, token, "liveness_check")
+        if session.subject_id is None:
+            raise InvalidInput("A comparison's session needs the reference photo with the clip: send both through "
+                               "the API, the photo as `reference`.",
+                               code="liveness_reference_required")
+        return self.submit(actor, session_id, video=video, via="capture_page")
 
     def _open_session(self, s: Session, actor: Actor, session_id: str, *, for_update: bool = False) -> LivenessSession:
         session = s.get(LivenessSession, session_id, with_for_update=for_update)
@@ -177,7 +236,7 @@ class Liveness:
         return session
 
     def _record(self, actor: Actor, session_id: str, clip: Sequence[Any], decision: Any,
-                event: AuditEvent, reference_digest: str | None) -> dict[str, Any]:
+                event: AuditEvent, reference_digest: str | None, via: str) -> dict[str, Any]:
         ctx = self.ctx
         # The audit frames' key (if any) is confirmed once this commits, destroyed if it never did.
         with ctx.keyring.creating("liveness") as new_keys, ctx.db.session() as s:
@@ -193,7 +252,7 @@ class Liveness:
             kept = self._seal_audit_frames(s, session, [clip[i] for i in decision.audit_frames[:MAX_AUDIT_FRAMES]])
             event.outcome = session.status
             event.details = {"session": session_id, "frames": len(clip), "reasons": list(decision.reasons),
-                             "audit_frames": kept}
+                             "audit_frames": kept, "via": via}
             ctx.audit.append(s, event)
         log.info("liveness session=%s %s reasons=%s", session_id, session.status, session.reasons)
         return {"session_id": session_id, "passed": decision.passed}

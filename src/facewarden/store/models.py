@@ -166,6 +166,7 @@ class Purpose(Base):
     retention_days: Mapped[int] = mapped_column(Integer)
     law_enforcement_searchable: Mapped[bool] = mapped_column(Boolean, default=False)
     liveness_required: Mapped[bool] = mapped_column(Boolean, default=False)  # verify needs a passed session
+    light_challenge: Mapped[bool] = mapped_column(Boolean, default=False)  # sessions also flash screen colours
     subject_category: Mapped[str] = mapped_column(String(200))  # for the Art. 30 record: customers, drivers...
     target_fmr: Mapped[float] = mapped_column(Float, default=1e-3)  # the FMR it accepts; calibrations set the distance
     ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # the purpose itself ends
@@ -293,6 +294,8 @@ class LivenessSession(Base):
     reasons: Mapped[str | None] = mapped_column(String(400))
     scores: Mapped[str | None] = mapped_column(Text)  # JSON: every check's score, for audit only
     fingerprint: Mapped[str | None] = mapped_column(Text)  # JSON: the accepted clip's perceptual hashes (replays)
+    light: Mapped[str | None] = mapped_column(Text)  # JSON: the colour sequence of the light challenge, if asked
+    capture_token: Mapped[str | None] = mapped_column(String(64))  # SHA-256 of the capture page's token
 
 
 class LivenessFrame(Base):

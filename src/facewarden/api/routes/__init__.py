@@ -21,6 +21,6 @@ from facewarden.api.routes import (
 
 ROUTERS: tuple[APIRouter, ...] = (health.router, subjects.router, matching.router, keys.router, accounts.router,
                                   governance.router, reports.router, police.router, liveness.router, audit.router,
-                                  audit.public_router, compare.router)
+                                  audit.public_router, compare.router, liveness.capture_router)
 
 __all__ = ["ROUTERS"]

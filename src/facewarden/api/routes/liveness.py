@@ -4,23 +4,28 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.security import APIKeyHeader
 from starlette.concurrency import run_in_threadpool
 
 from facewarden.api.deps import Caller, Service, read_clip, read_frame, read_photo
 from facewarden.api.errors import ERROR_RESPONSES
 from facewarden.api.limits import MAX_FRAMES_UPLOADED
-from facewarden.api.schemas import LivenessChallenge, LivenessDecision, SessionBody
-from facewarden.errors import InvalidInput, TooLarge
+from facewarden.api.schemas import CaptureChallenge, LivenessChallenge, LivenessDecision, SessionBody
+from facewarden.errors import FaceWardenError, InvalidInput, RateLimited, TooLarge, Unauthorized
 
 router = APIRouter(prefix="/v1/liveness", tags=["liveness"], responses=ERROR_RESPONSES)
+# The capture page's two calls: no API key in the browser, only the session's own token.
+capture_router = APIRouter(prefix="/v1/liveness/capture", tags=["liveness"], responses=ERROR_RESPONSES)
 
 
 @router.post("/sessions", status_code=201, response_model=LivenessChallenge)
 def start(who: Caller, service: Service, body: SessionBody) -> dict[str, Any]:
     """A single-use challenge for this subject (or, without one, for a comparison) on this device: 2-3 actions and
     a nonce, valid for minutes."""
-    return service.liveness.start(who, body.subject, purpose=body.purpose)
+    issued = service.liveness.start(who, body.subject, purpose=body.purpose)
+    # the fragment (after #) never leaves the browser: the token stays out of server logs and referrers
+    return issued | {"capture_url": f"/capture/#session={issued['session_id']}&token={issued['capture_token']}"}
 
 
 def _frame_times(timestamps: str | None, frames: int) -> list[float]:
@@ -53,3 +58,55 @@ async def submit(who: Caller, service: Service, session_id: str,
     photo = await read_photo(service, reference) if reference is not None else None
     return await run_in_threadpool(lambda: service.liveness.submit(who, session_id, video=clip, frames=stills,
                                                                    reference=photo))
+
+
+capture_header = APIKeyHeader(name="X-Capture-Token", scheme_name="CaptureToken", auto_error=False,
+                              description="A liveness session's capture token (from POST /v1/liveness/sessions): "
+                                          "opens that one session's challenge and one clip upload, nothing else.")
+
+
+def capture_token(request: Request, token: Annotated[str | None, Depends(capture_header)]) -> str:
+    """The session's capture token, under the same budgets as API keys: per address for failures (checked
+    before the token is), and per address for requests."""
+    if not token or not 20 <= len(token) <= 100:
+        raise Unauthorized("Send the session's capture token in X-Capture-Token (the capture link carries it).")
+    limits = request.app.state.rate_limits
+    client = request.client.host if request.client else "unknown"
+    if (wait := limits.failed_auth.wait(f"ip:{client}")) > 0:
+        raise RateLimited(f"Too many failed attempts from your address; retry in {wait:.0f} s.")
+    if (wait := limits.per_principal.check(f"capture:{client}")) > 0:
+        raise RateLimited(f"Too many requests from your address; retry in {wait:.1f} s.")
+    request.state.principal = "capture-page"
+    return token
+
+
+CaptureToken = Annotated[str, Depends(capture_token)]
+
+
+def _count_failure(request: Request, exc: FaceWardenError) -> None:
+    if exc.code == "liveness_session_not_found":  # a wrong token or session id: a guess, on the failure budget
+        request.app.state.rate_limits.failed_auth.check(f"ip:{request.client.host if request.client else 'unknown'}")
+
+
+@capture_router.get("/{session_id}", response_model=CaptureChallenge)
+def capture_challenge(request: Request, service: Service, session_id: str, token: CaptureToken) -> dict[str, Any]:
+    """The challenge the capture page shows (actions, instructions, colours), for the holder of the session's
+    capture token (`X-Capture-Token`)."""
+    try:
+        return service.liveness.capture_challenge(session_id, token)
+    except FaceWardenError as exc:
+        _count_failure(request, exc)
+        raise
+
+
+@capture_router.post("/{session_id}", response_model=LivenessDecision)
+async def capture_submit(request: Request, service: Service, session_id: str, token: CaptureToken,
+                         video: Annotated[UploadFile, File(description="the recorded clip, webm or mp4")]
+                         ) -> dict[str, Any]:
+    """The clip the capture page recorded; decided as the session's device would have sent it. Pass or fail."""
+    clip = await read_clip(service, video)
+    try:
+        return await run_in_threadpool(lambda: service.liveness.submit_capture(session_id, token, clip))
+    except FaceWardenError as exc:
+        _count_failure(request, exc)
+        raise

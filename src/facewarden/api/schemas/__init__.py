@@ -47,6 +47,7 @@ from facewarden.api.schemas.governance import (
     RetentionRun,
 )
 from facewarden.api.schemas.liveness import (
+    CaptureChallenge,
     LivenessChallenge,
     LivenessDecision,
     SessionBody,
@@ -109,6 +110,7 @@ __all__ = [
     "BatchErasure",
     "CalibrationList",
     "CalibrationRecord",
+    "CaptureChallenge",
     "Confirmation",
     "ConsentRecord",
     "ConsentWithdrawal",

@@ -17,6 +17,8 @@ class PurposeBody(BaseModel):
     subject_category: str = Field(min_length=1, max_length=200)
     law_enforcement_searchable: bool = False
     liveness_required: bool = False
+    light_challenge: bool = Field(default=False, description="liveness sessions also flash random screen colours "
+                                  "that the face must reflect (needs a capture client that shows them: /capture/)")
     target_fmr: float = Field(default=1e-3, description="The false match rate this purpose accepts per comparison "
                               "(1e-7 to 1e-1); `facewarden calibrate` turns it into a distance threshold")
     ends_at: datetime | None = None
@@ -29,6 +31,7 @@ class PurposePolicy(ResponseModel):
     retention_days: int
     law_enforcement_searchable: bool
     liveness_required: bool
+    light_challenge: bool
     target_fmr: float
     subject_category: str
     ends_at: str | None

@@ -1,0 +1,92 @@
+"""The active light challenge on real frames: a face that reflects the session's random screen colours passes;
+the same clip without them, under another session's colours, or lit like a flat print (background as much as
+face) is refused for the light alone.
+
+A pre-recorded clip cannot show a session's reflections, so the lit clips here are genuine segments with the
+reflections simulated (`evaluation.attack_light.simulate_reflections`): these tests show the check's logic on
+real faces, not its acceptance of real reflections."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from facewarden.evaluation.attack_light import simulate_reflections
+from facewarden.evaluation.attack_segments import SEGMENTS
+from facewarden.evaluation.attacks import AttackSet, Presentation
+from facewarden.liveness.decision import LivenessChecker
+from facewarden.liveness.landmarks import LandmarkDetector
+from facewarden.liveness.light import PALETTE, LightChallenge, light_start_s, new_light_challenge
+from facewarden.liveness.measures import measure_frames
+from facewarden.liveness.pad import PadScorer
+from facewarden.vision import FaceEngine
+
+DURATIONS = (0.3, 0.25, 0.35, 0.2, 0.3, 0.25, 0.35, 0.2)
+LIGHT = LightChallenge(light_start_s(2), tuple(zip(("red", "cyan", "blue", "yellow", "green", "magenta", "red", "blue"),
+                                      DURATIONS, strict=True)))
+# another session's colours, same timing: each flash swapped for its complement
+OTHER = LightChallenge(light_start_s(2), tuple(zip(("cyan", "red", "yellow", "blue", "magenta", "green", "cyan", "yellow"),
+                                      DURATIONS, strict=True)))
+
+
+@pytest.fixture(scope="module")
+def attack_set(shared_faces: Path, face_engine: FaceEngine) -> AttackSet:
+    if not (shared_faces / "video" / "d19.mp4").is_file():
+        pytest.fail(f"The shared clip video/d19.mp4 is missing from {shared_faces}; these tests never skip.")
+    return AttackSet(shared_faces, face_engine, LandmarkDetector("dlib5"))
+
+
+@pytest.fixture(scope="module")
+def checker(shared_faces: Path, face_engine: FaceEngine, attack_set: AttackSet) -> LivenessChecker:
+    pad_dir = shared_faces.parent / "models" / "pad"
+    if not (pad_dir / "minifasnet_v2.onnx").is_file():
+        pytest.fail(f"The PAD models are missing from {pad_dir}; these tests never skip.")
+    return LivenessChecker(face_engine, PadScorer(pad_dir), attack_set.detector)
+
+
+@pytest.fixture(scope="module")
+def genuine(attack_set: AttackSet) -> Presentation:
+    """d19's right turn and look-up (its first 3 s), then the person facing the screen while it flashes."""
+    seg = next(s for s in SEGMENTS if s.video == "d19" and s.t0 == 0.0)
+    p = attack_set.genuine(seg)
+    return dataclasses.replace(p, frames=attack_set.clip("d19", 0.0, LIGHT.end_s + 0.4))
+
+
+def test_a_session_light_challenge_is_random_and_survives_storage() -> None:
+    a, b = new_light_challenge(), new_light_challenge()
+    assert a != b and len(a.flashes) == 8
+    assert all(x[0] != y[0] for x, y in zip(a.flashes, a.flashes[1:], strict=False))  # no colour twice running
+    assert {name for name, _ in a.flashes} <= set(PALETTE) and all(0.2 <= d <= 0.35 for _, d in a.flashes)
+    assert LightChallenge.from_json(a.to_json()) == a
+    assert a.colour_at(0.0) is None and a.colour_at(a.start_s) == PALETTE[a.flashes[0][0]]
+    assert a.colour_at(a.end_s + 0.01) is None and a.end_s - a.start_s <= 8 * 0.35
+    # after the baseline and every action's prompt, and inside the 10 s a clip may last
+    assert light_start_s(2) == 3.9 and light_start_s(3) + 8 * 0.35 < 10.0
+
+
+def test_a_face_lit_by_the_session_colours_passes(checker: LivenessChecker, attack_set: AttackSet,
+                                                  genuine: Presentation) -> None:
+    landmarks = [m.landmarks for m in measure_frames(genuine.frames, attack_set.detector)]
+    lit = simulate_reflections(genuine.frames, landmarks, LIGHT)
+    d = checker.assess(lit, genuine.challenge, enrolled=genuine.enrolled, light=LIGHT)
+    assert d.passed, (d.reasons, d.scores["light"])
+    assert d.scores["light"]["face"] >= 0.7 and 0.0 <= d.scores["light"]["lag_s"] <= 0.2
+    assert d.scores["light"]["face_gain"] >= 2 * d.scores["light"]["background_gain"]
+
+
+@pytest.mark.parametrize("case", ["unlit recording", "another session's colours", "flat print under the light"])
+def test_what_does_not_reflect_this_session_colours_is_refused_for_the_light(
+        case: str, checker: LivenessChecker, attack_set: AttackSet, genuine: Presentation) -> None:
+    landmarks = [m.landmarks for m in measure_frames(genuine.frames, attack_set.detector)]
+    frames = {"unlit recording": genuine.frames,
+              "another session's colours": simulate_reflections(genuine.frames, landmarks, OTHER),
+              # a print or screen held up to the page: the light falls on the whole picture, background and all
+              "flat print under the light": simulate_reflections(genuine.frames, landmarks, LIGHT,
+                                                                  background_ratio=1.0)}[case]
+    d = checker.assess(frames, genuine.challenge, enrolled=genuine.enrolled, light=LIGHT)
+    assert d.reasons == ["light_not_followed"], (case, d.reasons, d.scores["light"])
+    # without a light challenge (a purpose that does not ask for it) the same clip is judged as before
+    if case == "unlit recording":
+        assert checker.assess(frames, genuine.challenge, enrolled=genuine.enrolled).passed
