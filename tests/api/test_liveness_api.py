@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from facewarden.api import create_app
 from facewarden.errors import KeyUnavailable
+from facewarden.evaluation.attack_segments import Segment
 from facewarden.evaluation.attacks import ATTACK_TYPES, SEGMENTS, AttackSet, Presentation
 from facewarden.liveness import challenge as challenge_module
 from facewarden.liveness.challenge import Action
@@ -303,3 +304,22 @@ def test_failures_are_rate_limited_and_sessions_expire(live: FaceService, attack
                           headers=other.headers)
     assert 400 <= r.status_code < 500 and r.json()["error"]["code"] in ("unsupported_video", "corrupt_video")
     assert _row(live, session).status == "issued"
+
+
+@pytest.mark.parametrize(("clip", "t0", "actions"), [
+    ("video2/tpsmm_driving", 1.5, (Action.BLINK, Action.TURN_LEFT)),
+    ("video2/dagan_driving", 0.0, (Action.TURN_LEFT,))])
+def test_genuine_held_out_segments_pass_through_the_api(clip: str, t0: float, actions: tuple[Action, ...],
+                                                       live: FaceService, attacks: AttackSet,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """People the liveness thresholds were never read off (evaluation.field.HELD_OUT), answering what they do in
+    these windows (read with the 68-point reference, bench/bench_field.py), pass as a terminal sends them."""
+    if not (attacks.faces / f"{clip}.mp4").is_file():
+        pytest.fail(f"The held-out clip {clip}.mp4 is missing from {attacks.faces}; these tests never skip.")
+    genuine = attacks.genuine(Segment(clip, t0, actions))
+    _enrol(live, "person", attacks.photo_frame(clip, 1)[1])
+    terminal = Device(live)
+    session = _session(terminal, "person", genuine, monkeypatch)
+    r = terminal.submit(session, genuine)
+    assert r.status_code == 200 and r.json()["passed"] is True, (_row(live, session).reasons,
+                                                                 _row(live, session).scores)

@@ -68,3 +68,33 @@ def test_comparison_liveness_sessions_survive_an_upgrade_and_go_on_a_downgrade(t
                 [("s-1", None)]
     finally:
         db.engine.dispose()
+
+
+def test_the_light_challenge_columns_come_with_0009_and_go_without_losing_sessions(tmp_path: Path,
+                                                                                  backend: str | None) -> None:
+    """0009: a purpose's light-challenge setting (off for every purpose that existed), each session's colours and
+    capture-token digest; a downgrade drops them and keeps the sessions and purposes."""
+    db = _database(tmp_path, backend)
+    try:
+        db.upgrade("0008")
+        now = datetime.now(UTC)
+        with db.engine.begin() as conn:
+            conn.execute(text("INSERT INTO tenants (id, name, created_at) VALUES ('t1', 't1', :now)"), {"now": now})
+            conn.execute(text("INSERT INTO purposes (tenant_id, name, description, legal_bases, retention_days, "
+                              "law_enforcement_searchable, liveness_required, subject_category, target_fmr, "
+                              "created_at, updated_at) VALUES ('t1', 'login', 'd', 'consent', 30, false, true, "
+                              "'customers', 0.001, :now, :now)"), {"now": now})
+            conn.execute(text("INSERT INTO liveness_sessions (id, tenant_id, subject_id, device, purpose, actions, "
+                              "nonce, status, created_at, expires_at) VALUES ('s1', 't1', 'x', 'dev', 'login', "
+                              "'blink', 'n', 'issued', :now, :now)"), {"now": now})
+        db.upgrade()
+        with db.engine.begin() as conn:
+            assert conn.execute(text("SELECT light_challenge FROM purposes")).scalar() in (False, 0)
+            assert conn.execute(text("SELECT light, capture_token FROM liveness_sessions")).one() == (None, None)
+            conn.execute(text("UPDATE liveness_sessions SET light = '{}', capture_token = :t"), {"t": "ab" * 32})
+        db.downgrade("0008")
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT id, status FROM liveness_sessions")).one() == ("s1", "issued")
+            assert conn.execute(text("SELECT name FROM purposes")).scalar() == "login"
+    finally:
+        db.engine.dispose()
