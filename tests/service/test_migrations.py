@@ -15,16 +15,23 @@ def _database(tmp_path: Path, backend: str | None) -> Database:
     return Database(backend or f"sqlite:///{tmp_path / 'facewarden.db'}")
 
 
+def _at(db: Database, revision: str) -> datetime:
+    """The schema at `revision`, with tenant t1 in it; the time it was made."""
+    db.upgrade(revision)
+    now = datetime.now(UTC)
+    with db.engine.begin() as conn:
+        conn.execute(text("INSERT INTO tenants (id, name, created_at) VALUES ('t1', 't1', :now)"), {"now": now})
+    return now
+
+
 def test_upgrading_fills_the_reference_key_of_records_stored_before_the_rules(tmp_path: Path,
                                                                                backend: str | None) -> None:
     """Records enrolled before subject references were compared case-insensitively keep their text and become
     reachable by any case or spacing variant, through the index rather than a scan of the tenant."""
     db = _database(tmp_path, backend)
     try:
-        db.upgrade("0005")
-        now = datetime.now(UTC)
+        now = _at(db, "0005")
         with db.engine.begin() as conn:
-            conn.execute(text("INSERT INTO tenants (id, name, created_at) VALUES ('t1', 't1', :now)"), {"now": now})
             for sid, ref in (("s-1", " Ada LOVELACE"), ("s-2", "grace")):
                 conn.execute(text(
                     "INSERT INTO subjects (id, tenant_id, external_id, purpose, legal_basis, failed_attempts, "
@@ -47,13 +54,11 @@ def test_comparison_liveness_sessions_survive_an_upgrade_and_go_on_a_downgrade(t
     """0008: subject-less sessions and reference digests; the sessions of enrolled subjects stay either way."""
     db = _database(tmp_path, backend)
     try:
-        db.upgrade("0007")
-        now = datetime.now(UTC)
+        now = _at(db, "0007")
         insert = ("INSERT INTO liveness_sessions (id, tenant_id, subject_id, device, purpose, actions, nonce, status, "
                   "created_at, expires_at{extra}) VALUES (:id, 't1', :subject, 'dev', 'payment', 'blink', 'n', "
                   "'issued', :now, :now{values})")
         with db.engine.begin() as conn:
-            conn.execute(text("INSERT INTO tenants (id, name, created_at) VALUES ('t1', 't1', :now)"), {"now": now})
             conn.execute(text(insert.format(extra="", values="")), {"id": "with-subject", "subject": "s-1", "now": now})
         db.upgrade()
         with db.engine.begin() as conn:
@@ -76,10 +81,8 @@ def test_the_light_challenge_columns_come_with_0009_and_go_without_losing_sessio
     capture-token digest; a downgrade drops them and keeps the sessions and purposes."""
     db = _database(tmp_path, backend)
     try:
-        db.upgrade("0008")
-        now = datetime.now(UTC)
+        now = _at(db, "0008")
         with db.engine.begin() as conn:
-            conn.execute(text("INSERT INTO tenants (id, name, created_at) VALUES ('t1', 't1', :now)"), {"now": now})
             conn.execute(text("INSERT INTO purposes (tenant_id, name, description, legal_bases, retention_days, "
                               "law_enforcement_searchable, liveness_required, subject_category, target_fmr, "
                               "created_at, updated_at) VALUES ('t1', 'login', 'd', 'consent', 30, false, true, "
