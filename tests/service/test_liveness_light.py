@@ -11,14 +11,17 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from facewarden.evaluation.attack_light import simulate_reflections
 from facewarden.evaluation.attack_segments import SEGMENTS
 from facewarden.evaluation.attacks import AttackSet, Presentation
+from facewarden.imaging.video import Frame
 from facewarden.liveness.decision import LivenessChecker
 from facewarden.liveness.landmarks import LandmarkDetector
-from facewarden.liveness.light import PALETTE, LightChallenge, light_start_s, new_light_challenge
+from facewarden.liveness.light import PALETTE, LightChallenge, light_response, light_start_s, new_light_challenge
 from facewarden.liveness.measures import measure_frames
 from facewarden.liveness.pad import PadScorer
 from facewarden.vision import FaceEngine
@@ -64,6 +67,22 @@ def test_a_session_light_challenge_is_random_and_survives_storage() -> None:
     assert a.colour_at(a.end_s + 0.01) is None and a.end_s - a.start_s <= 8 * 0.35
     # after the baseline and every action's prompt, and inside the 10 s a clip may last
     assert light_start_s(2) == 3.9 and light_start_s(3) + 8 * 0.35 < 10.0
+
+
+def test_a_face_filling_the_view_leaves_no_background_and_fails_the_light(attack_set: AttackSet,
+                                                                       genuine: Presentation) -> None:
+    """A picture brought close to the camera (nothing but face in view) cannot show the face lit more than the
+    background: without a background the check refuses instead of comparing against nothing."""
+    frames = []
+    for f, m in zip(genuine.frames, measure_frames(genuine.frames, attack_set.detector), strict=True):
+        left, top, right, bottom = m.landmarks.box if m.landmarks else (0, 0, f.rgb.shape[1], f.rgb.shape[0])
+        mx, my = (right - left) // 8, (bottom - top) // 8  # a little of the picture around the face
+        crop = f.rgb[max(0, top - my):bottom + my, max(0, left - mx):right + mx]
+        frames.append(Frame(np.ascontiguousarray(cv2.resize(crop, (320, 320))), f.t))
+    measures = measure_frames(frames, attack_set.detector)
+    result = light_response(simulate_reflections(frames, [m.landmarks for m in measures], LIGHT, background_ratio=1.0),
+                            measures, LIGHT)
+    assert result.reason == "no_background", result
 
 
 def test_a_face_lit_by_the_session_colours_passes(checker: LivenessChecker, attack_set: AttackSet,

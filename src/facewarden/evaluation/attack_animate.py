@@ -69,6 +69,8 @@ def piecewise_affine(img: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.nd
 def align_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """The 2x3 similarity (rotation, uniform scale, shift) taking points `src` closest to `dst`."""
     m, _ = cv2.estimateAffinePartial2D(src.astype(np.float32), dst.astype(np.float32))
+    if m is None:
+        raise ValueError("the landmark sets cannot be aligned (degenerate points)")
     return m
 
 

@@ -317,10 +317,12 @@ class AttackSet:
         for f in frames_in:
             lm = self._attacker_landmarks.locate(f.rgb)
             tracks.append(lm.points.astype(np.float64) if lm is not None else (tracks[-1] if tracks else None))
-        first = next(p for p in tracks if p is not None)
+        first = next((p for p in tracks if p is not None), None)
+        if first is None:
+            raise ValueError(f"no 68 landmarks in the driver {driver.label}")
         tracks = [first if p is None else p for p in tracks]
         ear = np.array([_eye_aspect(p) for p in tracks])
-        open_level = float(np.median(ear[: max(3, int(0.7 * self.fps))]))
+        open_level = max(1e-6, float(np.median(ear[: max(3, int(0.7 * self.fps))])))
         frames = []
         for f, target in zip(frames_in, transfer_motion(points, tracks), strict=True):
             k = len(frames)

@@ -9,8 +9,9 @@ not a turn); a look-up is not read off a deeply turned head (five landmarks conf
 
 Natural movement between the asked actions does not fail a person: a head action nobody asked for fails the
 challenge only when it contradicts the one awaited (left against right), or is clearly deliberate (beyond
-`deliberate_factor` times its threshold). A replayed clip of someone moving about still
-fails: it turns both ways. Blinks are involuntary, so a blink out of turn is ignored, never failed.
+`deliberate_factor` times its threshold). This tolerates more of a recording of someone moving about than the
+old rule did (a turn of up to 22 degrees while a look-up is awaited passes); such recordings are the replay
+check's and the light challenge's to stop. Blinks are involuntary, so a blink out of turn is ignored.
 """
 
 from __future__ import annotations

@@ -9,8 +9,10 @@ illuminance falls with the square of the distance). So the face's colour must fo
 frame with the camera's delay, and follow it more strongly than the background does.
 
 What it stops: a clip recorded before the session existed (a replay, a pre-rendered deepfake, a video of a
-photo), which cannot show this session's random sequence, and a screen or print held up to a live capture page,
-whose surface reflects the flashes like a plane, background and all. What it does not stop: a client that
+photo), which cannot show this session's random sequence, and a screen or print that fills the camera's view
+(it reflects the flashes background and all). A face-sized print held at arm's length is lit like a face while
+the room behind it is not: the light check does not stop it; the depth, texture and PAD checks have to. What it
+does not stop: a client that
 injects a synthetic clip with the colours painted onto the face (no camera involved); only device attestation
 closes that. A pre-recorded test clip cannot show the reflections either, so genuine acceptance can only be
 measured on clips with the reflections simulated (`evaluation.attack_light.simulate_reflections`).
@@ -100,7 +102,7 @@ class LightResult:
     face_gain: float  # how much the face's chromaticity moves per unit of the screen's (regression slope)
     background_gain: float  # the same for the background, at the face's best delay
     lag_s: float  # the camera delay that fits the face best
-    reason: str | None = None  # why not measurable: "clip_too_short", "no_face"
+    reason: str | None = None  # why not measurable: "clip_too_short", "no_face", "no_background"
 
     def followed(self, min_correlation: float, min_face_over_background: float) -> bool:
         """The face follows the sequence closely, and moves with it more than the background does."""
@@ -149,10 +151,12 @@ def _fit(a: np.ndarray, b: np.ndarray) -> tuple[float | None, float]:
 
 
 def light_response(frames: Sequence[Frame], measures: Sequence[FrameMeasures], light: LightChallenge, *,
-                   max_lag_s: float = 0.4) -> LightResult:
-    """How well the face (and the background) follow the session's colour sequence."""
+                   min_lag_s: float = -0.2, max_lag_s: float = 0.4) -> LightResult:
+    """How well the face (and the background) follow the session's colour sequence. The camera's delay is
+    searched from `min_lag_s` (negative: the client's clock started before its first recorded frame) to
+    `max_lag_s`."""
     t = np.array([f.t for f in frames], dtype=np.float64)
-    if not len(t) or t[-1] < light.end_s:
+    if not len(t) or t[-1] < light.end_s + min(0.0, min_lag_s):
         return LightResult(None, 0.0, 0.0, 0.0, "clip_too_short")
     boxes = [m.landmarks.box if m.face and m.landmarks is not None else None for m in measures]
     known = [i for i, b in enumerate(boxes) if b is not None]
@@ -165,9 +169,14 @@ def light_response(frames: Sequence[Frame], measures: Sequence[FrameMeasures], l
         fm, bm = _regions(np.asarray(f.rgb), last)
         face_rgb.append(fm)
         back_rgb.append(bm)
-    face, back = _chroma(np.array(face_rgb)), _chroma(np.array(back_rgb))
+    backs = np.array(back_rgb)
+    seen = np.isfinite(backs).all(axis=1)
+    if seen.mean() < 0.8:  # the face fills the view: no background to compare (a print brought close)
+        return LightResult(None, 0.0, 0.0, 0.0, "no_background")
+    backs[~seen] = np.median(backs[seen], axis=0)
+    face, back = _chroma(np.array(face_rgb)), _chroma(backs)
     best: tuple[float, float, float, float] | None = None
-    for lag in np.arange(0.0, max_lag_s + 1e-9, 0.033):
+    for lag in np.arange(min_lag_s, max_lag_s + 1e-9, 0.033):
         # the expected chromaticity at the moment each frame was lit: the screen colour `lag` earlier
         expected = [light.colour_at(float(x - lag)) for x in t]
         sel = np.array([e is not None for e in expected])

@@ -8,13 +8,16 @@ patch changes with its angle to the light, the ear and jaw line appear. That is 
 pattern, and it is cheap to test: align the frontal frame to a turned frame with dense optical flow (DIS, which
 can follow any smooth 2D deformation, the attacker's included) and measure what the flow cannot explain.
 
-Camera noise and compression also leave a residual, and an attacker can add noise freely, so the reading is
-the *excess* over a local floor: the residual between the turned frame and its neighbour frame (same pose, same
-noise, same compression). The score is the median excess over the `peaks` frames farthest in pose from the
-session's baseline.
+Camera noise and compression also leave a residual, so the reading is the *excess* over a local floor: the
+residual between the turned frame and its nearest neighbour frame (same pose, same noise, same compression).
+Noise that changes from frame to frame raises the floor as much as the reading. (A floor over neighbours two
+frames away was tried: a real head moves enough in 0.13 s that genuine turns of video/ fell to -1.8.) Noise
+held still over neighbouring frames but not from the baseline, like re-lighting, is change the flow cannot
+explain: an attacker who adds it passes this check.
 
-Not covered, and said so: an attacker who also re-lights the warped photo as it turns, or who uses a 3D-aware
-generator, produces such change; this check raises the cost of the cheap attack, it does not end the class.
+Not covered, and said so: an attacker who also re-lights the warped photo as it turns, adds noise held over
+neighbouring frames, or uses a 3D-aware generator produces such change; this check raises the cost of the cheap
+attack, it does not end the class.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ from facewarden.service.calibration import threshold_for
 from facewarden.service.common import aware, describe
 from facewarden.service.context import ServiceContext
 from facewarden.service.subjects import current_model_templates, purpose_of, subject_of
-from facewarden.store import LivenessFrame, LivenessSession, Purpose, Subject, repositories
+from facewarden.store import ApiKey, LivenessFrame, LivenessSession, Person, Purpose, Subject, repositories
 
 if TYPE_CHECKING:
     from facewarden.liveness.decision import LivenessChecker
@@ -143,8 +143,13 @@ class Liveness:
         comparison must then present). Answers pass or fail only."""
         ctx = self.ctx
         with ctx.audited(actor, "liveness_check", roles.OPERATOR, roles.VERIFIER) as event:
+            event.details = {"session": session_id, "via": via}  # a refusal is recorded with where it came from
             with ctx.db.session(readonly=True) as s:
                 session = self._open_session(s, actor, session_id)
+                if via == "capture_page" and session.subject_id is None:
+                    raise InvalidInput("A comparison's session needs the reference photo with the clip: send "
+                                       "both through the API, the photo as `reference`.",
+                                       code="liveness_reference_required")
                 event.subject_id = session.subject_id
                 event.purpose = session.purpose
                 digest = _reference_digest(session, reference)
@@ -184,10 +189,12 @@ class Liveness:
     def _capture_actor(self, session_id: str, token: str, operation: str) -> tuple[Actor, LivenessSession]:
         """The device that started the session, acting through the capture page: only with the session's token
         (compared by SHA-256 in constant time), only while the session is open."""
+        device_ok = False
         with self.ctx.db.session(readonly=True) as s:
             session = s.get(LivenessSession, session_id)
             if session is not None:
                 s.expunge(session)
+                device_ok = _principal_active(s, session.device)
         good = session is not None and session.capture_token is not None and hmac.compare_digest(
             session.capture_token, hashlib.sha256(token.encode()).hexdigest())
         if session is None or not good:
@@ -195,6 +202,9 @@ class Liveness:
                 self.ctx.audit.record(AuditEvent(session.tenant_id, "capture-page", operation,
                                                  outcome="capture_token_invalid", details={"session": session_id}))
             raise NotFound("No such liveness session, or the capture link is wrong; start a new session.",
+                           code="liveness_session_not_found")
+        if not device_ok:  # the key or person that started the session was revoked since
+            raise NotFound("The device that started this session is no longer allowed; start a new session.",
                            code="liveness_session_not_found")
         actor = Actor(session.tenant_id, session.device, frozenset({roles.VERIFIER}))
         return actor, session
@@ -216,11 +226,7 @@ class Liveness:
 
     def submit_capture(self, session_id: str, token: str, video: bytes) -> dict[str, Any]:
         """The capture page's clip, checked as the device's own submission (audited as coming via the page)."""
-        actor, session = self._capture_actor(session_id, token, "liveness_check")
-        if session.subject_id is None:
-            raise InvalidInput("A comparison's session needs the reference photo with the clip: send both through "
-                               "the API, the photo as `reference`.",
-                               code="liveness_reference_required")
+        actor, _ = self._capture_actor(session_id, token, "liveness_check")
         return self.submit(actor, session_id, video=video, via="capture_page")
 
     def _open_session(self, s: Session, actor: Actor, session_id: str, *, for_update: bool = False) -> LivenessSession:
@@ -321,6 +327,18 @@ class Liveness:
             keyring.begin_shred(keys)  # journalled before the deletion commits; destroyed once it has
             s.info.setdefault("after_commit", []).append(lambda: keyring.finish_shred(keys))
         return len(sessions)
+
+
+def _principal_active(s: Session, principal: str) -> bool:
+    """Whether the API key or person named by an actor's principal is still allowed in."""
+    kind, _, ident = principal.partition(":")
+    if kind == "apikey":
+        key = s.get(ApiKey, ident)
+        return key is not None and key.revoked_at is None
+    if kind == "person":
+        person = s.get(Person, ident)
+        return person is not None and person.disabled_at is None
+    return True  # the local administrator (CLI)
 
 
 def _reference_digest(session: LivenessSession, reference: bytes | None) -> str | None:

@@ -6,6 +6,7 @@
 const params = new URLSearchParams(location.hash.slice(1));
 const session = params.get("session") || "";
 const token = params.get("token") || "";
+history.replaceState(null, "", location.pathname);  // the token leaves the address bar and the history
 const $ = (id) => document.getElementById(id);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -14,7 +15,7 @@ async function call(method, body) {
     { method, body, headers: { "X-Capture-Token": token }, cache: "no-store" });
   const data = await response.json().catch(() => ({}));
   if (!response.ok) {
-    throw new Error(data.message || data.detail || `the service answered ${response.status}`);
+    throw new Error((data.error && data.error.message) || `the service answered ${response.status}`);
   }
   return data;
 }
@@ -56,12 +57,13 @@ async function run() {
   const start = $("start");
   start.disabled = true;
   $("status").textContent = "Opening the camera…";
+  let stream = null;
   try {
     const challenge = await call("GET");
     if (challenge.needs_reference) {
       throw new Error("This session is for a comparison with a document: it has to be sent through the API.");
     }
-    const stream = await navigator.mediaDevices.getUserMedia(
+    stream = await navigator.mediaDevices.getUserMedia(
       { video: { facingMode: "user", width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
     const preview = $("preview");
     preview.srcObject = stream;
@@ -71,15 +73,16 @@ async function run() {
     const chunks = [];
     recorder.ondataavailable = (event) => { if (event.data.size) chunks.push(event.data); };
     const stopped = new Promise((resolve) => { recorder.onstop = resolve; });
+    const started = new Promise((resolve) => { recorder.onstart = resolve; });
     $("status").textContent = "Recording";
     recorder.start(250);
+    await started;  // the clip's time 0: the prompts and colours are timed from here
     const t0 = performance.now();
-    const length = Math.min(Math.max(schedulePrompts(challenge, t0), scheduleLight(challenge.light, t0)),
+    const length = Math.min(Math.max(schedulePrompts(challenge, t0), scheduleLight(challenge.light, t0) + 400),
       challenge.max_seconds * 1000 - 200);
     await sleep(length);
     recorder.stop();
     await stopped;
-    stream.getTracks().forEach((track) => track.stop());
     $("prompt").textContent = "";
     $("status").textContent = "Checking…";
     const form = new FormData();
@@ -91,6 +94,8 @@ async function run() {
   } catch (error) {
     $("status").textContent = `Could not complete the check: ${error.message}`;
     document.body.dataset.result = "error";
+  } finally {
+    if (stream) stream.getTracks().forEach((track) => track.stop());  // the camera goes off whatever happened
   }
 }
 
