@@ -25,6 +25,7 @@ from facewarden.governance.policy import PurposeSpec
 from facewarden.imaging.video import Frame
 from facewarden.liveness import challenge as challenge_module
 from facewarden.liveness import light as light_module
+from facewarden.liveness.challenge import Challenge
 from facewarden.liveness.landmarks import LandmarkDetector
 from facewarden.liveness.light import LightChallenge, light_start_s
 from facewarden.liveness.measures import measure_frames
@@ -60,12 +61,12 @@ def test_the_capture_page_api_runs_one_light_challenge_session(live: FaceService
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     attacks = AttackSet(shared_faces, face_engine, LandmarkDetector())
     seg = next(s for s in SEGMENTS if s.video == "d6" and s.t0 == 4.0)  # a left turn, then a blink
-    genuine = attacks.genuine(seg)
+    challenge = Challenge(seg.actions)  # the API enrols from a photo: the attack set's enrolment is not needed
     live.matching.enrol(LOCAL_ADMIN, EnrolRequest("customer", [_jpeg(attacks.photo_frame("d6", 1)[1])], PURPOSE,
                                                   "contract"))
     _, secret = live.accounts.create_api_key(LOCAL_ADMIN, name="kiosk", key_roles={"verifier"}, purposes={PURPOSE})
     client = TestClient(create_app(live))
-    monkeypatch.setattr(challenge_module, "new_challenge", lambda n_actions=None: genuine.challenge)
+    monkeypatch.setattr(challenge_module, "new_challenge", lambda n_actions=None: challenge)
     monkeypatch.setattr(light_module, "new_light_challenge", lambda **_: LIGHT)
 
     def start() -> dict[str, Any]:
@@ -83,7 +84,7 @@ def test_the_capture_page_api_runs_one_light_challenge_session(live: FaceService
     # The page reads its challenge with the token; nothing else opens it.
     page = client.get(url, headers={"X-Capture-Token": token})
     assert page.status_code == 200, page.text
-    assert page.json()["actions"] == [a.value for a in genuine.challenge.actions]
+    assert page.json()["actions"] == [a.value for a in challenge.actions]
     assert page.json()["light"] == LIGHT.to_json() and page.json()["needs_reference"] is False
     assert client.get(url).json()["error"]["code"] == "unauthorized"
     wrong = client.get(url, headers={"X-Capture-Token": "x" * 43})
