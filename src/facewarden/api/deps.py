@@ -45,14 +45,21 @@ bearer = HTTPBearer(auto_error=False, description="An API key (fw_...) or, on /v
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
+def unthrottled_address(request: Request) -> str:
+    """The client's address, refused while it is over its failed-authentication budget (before any credential of
+    its is looked at)."""
+    client = request.client.host if request.client else "unknown"
+    if (wait := request.app.state.rate_limits.failed_auth.wait(f"ip:{client}")) > 0:
+        raise RateLimited(f"Too many failed authentications from your address; retry in {wait:.0f} s.")
+    return client
+
+
 def authenticated(request: Request, service: Service, credentials: Credentials) -> Actor:
     """Whoever the bearer token names, API key or subject credential. A client address over its failed-login
     budget is refused before its token is even looked at (so guessing is not evaluated, nor audited, while
     throttled); each failure takes from that budget and is audited; every caller has a request budget."""
     limits: RateLimits = request.app.state.rate_limits
-    client = request.client.host if request.client else "unknown"
-    if (wait := limits.failed_auth.wait(f"ip:{client}")) > 0:
-        raise RateLimited(f"Too many failed authentications from your address; retry in {wait:.0f} s.")
+    client = unthrottled_address(request)
     try:
         who = service.accounts.authenticate(credentials.credentials if credentials else None)
     except FaceWardenError as exc:

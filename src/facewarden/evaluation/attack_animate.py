@@ -82,12 +82,17 @@ def transfer_motion(photo_points: np.ndarray, driver: Sequence[np.ndarray]) -> l
     return [photo_points + (d - driver[0]) @ lin.T for d in driver]
 
 
+def _face_radii(points: np.ndarray) -> tuple[float, float]:
+    """Half width and half height of the head the landmarks lie on (a little beyond their extent)."""
+    return (max(1.0, (points[:, 0].max() - points[:, 0].min()) / 2 * 1.15),
+            max(1.0, (points[:, 1].max() - points[:, 1].min()) / 2 * 1.3))
+
+
 def cylinder_points(points: np.ndarray, yaw_deg: float, pitch_deg: float) -> np.ndarray:
     """Landmarks of a frontal face rotated on a cylinder (yaw) and a horizontal cylinder (pitch) whose radius
     is the face's half width: the cheap 'per-half' turn, near half compressed less than the far one."""
     cx, cy = points.mean(axis=0)
-    half_w = max(1.0, (points[:, 0].max() - points[:, 0].min()) / 2 * 1.15)
-    half_h = max(1.0, (points[:, 1].max() - points[:, 1].min()) / 2 * 1.3)
+    half_w, half_h = _face_radii(points)
     out = points.astype(np.float64).copy()
     ax = np.arcsin(np.clip((points[:, 0] - cx) / half_w, -0.99, 0.99)) + math.radians(yaw_deg)
     out[:, 0] = cx + half_w * np.sin(np.clip(ax, -math.pi / 2, math.pi / 2))
@@ -132,8 +137,7 @@ def relight(img: np.ndarray, points: np.ndarray, yaw_deg: float, pitch_deg: floa
     Lambertian cylinder lit from the camera, so the warped photo's texture changes as a turning head's would."""
     h, w = img.shape[:2]
     cx, cy = points.mean(axis=0)
-    half_w = max(1.0, (points[:, 0].max() - points[:, 0].min()) / 2 * 1.15)
-    half_h = max(1.0, (points[:, 1].max() - points[:, 1].min()) / 2 * 1.3)
+    half_w, half_h = _face_radii(points)
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     u = np.clip((xs - cx) / half_w, -1, 1)
     v = np.clip((ys - cy) / half_h, -1, 1)

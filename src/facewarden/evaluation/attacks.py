@@ -39,7 +39,6 @@ import dlib
 import numpy as np
 
 from facewarden.evaluation.attack_animate import (
-    EYE_68,
     cylinder_points,
     paint_closed_eyes,
     piecewise_affine,
@@ -61,8 +60,9 @@ from facewarden.evaluation.attack_segments import (
 )
 from facewarden.imaging import decode_image
 from facewarden.imaging.video import Frame
+from facewarden.liveness.blink import eye_aspect_ratio
 from facewarden.liveness.challenge import Action, Challenge
-from facewarden.liveness.landmarks import LandmarkDetector
+from facewarden.liveness.landmarks import FaceLandmarks, LandmarkDetector
 from facewarden.liveness.measures import measure_frames
 from facewarden.liveness.media import fingerprint
 from facewarden.liveness.pose import head_pose
@@ -113,15 +113,6 @@ def _challenge_for(rng: random.Random, avoid: Sequence[Action] | None = None) ->
 def _is_subsequence(a: tuple[Action, ...], b: tuple[Action, ...]) -> bool:
     it = iter(b)
     return all(x in it for x in a)
-
-
-def _eye_aspect(points: np.ndarray) -> float:
-    """The mean eye aspect ratio of a 68-point shape (Soukupova and Cech): lid gap over eye width."""
-    out = []
-    for eye in EYE_68:
-        p = points[list(eye)]
-        out.append((np.linalg.norm(p[1] - p[5]) + np.linalg.norm(p[2] - p[4])) / (2 * np.linalg.norm(p[0] - p[3])))
-    return float(np.mean(out))
 
 
 class AttackSet:
@@ -313,15 +304,15 @@ class AttackSet:
         t, photo, points = self._photo_points(victim, which)
         rng = self._rng("animated", driver.label, victim, which)
         frames_in = self.clip(driver.video, driver.t0, driver.t1)
-        tracks: list[np.ndarray] = []
-        for f in frames_in:
-            lm = self._attacker_landmarks.locate(f.rgb)
-            tracks.append(lm.points.astype(np.float64) if lm is not None else (tracks[-1] if tracks else None))
-        first = next((p for p in tracks if p is not None), None)
+        marks = [self._attacker_landmarks.locate(f.rgb) for f in frames_in]
+        first = next((m for m in marks if m is not None), None)
         if first is None:
             raise ValueError(f"no 68 landmarks in the driver {driver.label}")
-        tracks = [first if p is None else p for p in tracks]
-        ear = np.array([_eye_aspect(p) for p in tracks])
+        held: list[FaceLandmarks] = []
+        for m in marks:  # a frame without landmarks keeps the last seen
+            held.append(m if m is not None else (held[-1] if held else first))
+        tracks = [m.points.astype(np.float64) for m in held]
+        ear = np.array([eye_aspect_ratio(m) for m in held])
         open_level = max(1e-6, float(np.median(ear[: max(3, int(0.7 * self.fps))])))
         frames = []
         for f, target in zip(frames_in, transfer_motion(points, tracks), strict=True):

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.security import APIKeyHeader
 from starlette.concurrency import run_in_threadpool
 
-from facewarden.api.deps import Caller, Service, read_clip, read_frame, read_photo
+from facewarden.api.deps import Caller, Service, read_clip, read_frame, read_photo, unthrottled_address
 from facewarden.api.errors import ERROR_RESPONSES
 from facewarden.api.limits import MAX_FRAMES_UPLOADED
 from facewarden.api.schemas import CaptureChallenge, LivenessChallenge, LivenessDecision, SessionBody
@@ -71,9 +71,7 @@ def capture_token(request: Request, token: Annotated[str | None, Depends(capture
     if not token or not 20 <= len(token) <= 100:
         raise Unauthorized("Send the session's capture token in X-Capture-Token (the capture link carries it).")
     limits = request.app.state.rate_limits
-    client = request.client.host if request.client else "unknown"
-    if (wait := limits.failed_auth.wait(f"ip:{client}")) > 0:
-        raise RateLimited(f"Too many failed attempts from your address; retry in {wait:.0f} s.")
+    client = unthrottled_address(request)
     if (wait := limits.per_principal.check(f"capture:{client}")) > 0:
         raise RateLimited(f"Too many requests from your address; retry in {wait:.1f} s.")
     request.state.principal = "capture-page"
