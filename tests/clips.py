@@ -12,7 +12,9 @@ import av
 import numpy as np
 from PIL import Image
 
-from facewarden.imaging.video import Frame
+from facewarden.evaluation.attack_segments import encode_frames
+
+__all__ = ["encode_frames"]  # moved to the evaluation package; tests import it from here
 
 ROT90 = (0, 0x10000, 0, -0x10000, 0, 0, 0, 0, 0x40000000)  # an MP4 display matrix: a quarter turn
 
@@ -54,23 +56,6 @@ def transcode(src: Path, *, size: tuple[int, int] | None = None, crop_to_aspect:
         for packet in stream.encode():
             oc.mux(packet)
     return out.getvalue()
-
-
-def encode_frames(frames: list[Frame], fps: int, container: str = "mp4", codec: str = "libx264") -> bytes:
-    """A real clip made from real frames (PyAV's bundled encoders), one frame every 1/fps seconds."""
-    buf = io.BytesIO()
-    with av.open(buf, mode="w", format=container) as out:
-        stream = out.add_stream(codec, rate=fps)
-        stream.width, stream.height = frames[0].rgb.shape[1], frames[0].rgb.shape[0]
-        stream.pix_fmt = "yuv420p"
-        for i, f in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(f.rgb, format="rgb24")
-            frame.pts, frame.time_base = i, Fraction(1, fps)
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return buf.getvalue()
 
 
 def with_display_matrix(mp4: bytes, matrix: tuple[int, ...]) -> bytes:

@@ -99,9 +99,10 @@ SHARED = Path(os.environ.get("FACEWARDEN_SHARED", REPO.parent / "shared"))
 
 def make_settings(home: Path, database_url: str | None = None, **overrides: object) -> Settings:
     """Test settings. Purposes need no liveness unless a test asks (`liveness_required_purposes`): the face
-    tests send photos; the liveness tests send clips."""
-    values: dict[str, object] = {"liveness_required_purposes": [], "pad_model_dir": SHARED / "models" / "pad",
-                                 **overrides}
+    tests send photos; the liveness tests send clips, filmed before any session's colours were known, so the
+    light challenge is off unless a test asks too (`light_challenge_purposes`)."""
+    values: dict[str, object] = {"liveness_required_purposes": [], "light_challenge_purposes": [],
+                                 "pad_model_dir": SHARED / "models" / "pad", **overrides}
     return Settings(home=home, database_url=database_url, workers=2, rate_limit_per_minute=10_000, **values)
 
 

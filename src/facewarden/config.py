@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     # Liveness: which purposes need a passed liveness session to verify (seeded into new tenants' purposes),
     # where the passive PAD models are (never shipped in the repository), session and retention limits
     liveness_required_purposes: list[str] = Field(default_factory=lambda: ["login", "payment"])
+    # ... and which of them also flash the light challenge (the capture page shows it; an AI-generated or
+    # replayed clip cannot show the session's reflections)
+    light_challenge_purposes: list[str] = Field(default_factory=lambda: ["login", "payment"])
     pad_model_dir: Path | None = None
     liveness_landmarks: Literal["dlib5", "dlib68"] = "dlib5"  # dlib68: non-commercial licence (iBUG 300-W)
     liveness_session_ttl_s: int = 180  # a challenge must be answered within this

@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from facewarden.api import create_app
+from facewarden.config import Settings
 from facewarden.evaluation.attack_light import simulate_reflections
 from facewarden.evaluation.attack_segments import SEGMENTS
 from facewarden.evaluation.attacks import AttackSet
@@ -138,3 +139,36 @@ def test_the_capture_page_is_served_with_a_strict_policy(live: FaceService) -> N
     script = client.get("/capture/capture.js")
     assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
     assert "X-Capture-Token" in script.text and "location.hash" in script.text
+
+
+def test_purposes_that_need_liveness_flash_the_light_by_default(tmp_path: Path, face_engine: FaceEngine) -> None:
+    """Secure by default: the purposes seeded as needing liveness also ask for the light challenge (an
+    AI-generated or replayed clip cannot show a session's reflections), and so does a new purpose that needs
+    liveness unless its administrator turns the light off; a purpose without liveness has no light."""
+    defaults = Settings()
+    svc = build_service(make_settings(tmp_path / "home", liveness_required_purposes=defaults.liveness_required_purposes,
+                                      light_challenge_purposes=defaults.light_challenge_purposes),
+                        create=True, engine_factory=lambda: face_engine)
+    try:
+        seeded = {p["name"]: (p["liveness_required"], p["light_challenge"])
+                  for p in svc.governance.list_purposes(LOCAL_ADMIN)}
+        assert seeded == {"login": (True, True), "payment": (True, True), "device-unlock": (False, False)}
+        person = svc.accounts.create_person(LOCAL_ADMIN, name="Administrator", person_roles={"admin"})
+        _, admin = svc.accounts.create_api_key(LOCAL_ADMIN, name="admin", key_roles={"admin"}, person_id=person)
+        client = TestClient(create_app(svc))
+        body = {"description": "Boarding", "legal_bases": ["consent"], "retention_days": 30,
+                "subject_category": "travellers"}
+        for name, extra, light in (("boarding", {"liveness_required": True}, True),
+                                   ("kiosk", {"liveness_required": True, "light_challenge": False}, False),
+                                   ("badge", {}, False)):
+            r = client.put(f"/v1/purposes/{name}", json={**body, **extra}, headers={"Authorization": f"Bearer {admin}"})
+            assert r.status_code in (200, 201), r.text
+            defined = client.get("/v1/purposes", headers={"Authorization": f"Bearer {admin}"}).json()["purposes"]
+            assert next(p for p in defined if p["name"] == name)["light_challenge"] is light, name
+        _, gate = svc.accounts.create_api_key(LOCAL_ADMIN, name="gate", key_roles={"verifier"},
+                                              purposes={"boarding"})
+        r = client.post("/v1/liveness/sessions", json={"purpose": "boarding"},
+                        headers={"Authorization": f"Bearer {gate}"})
+        assert r.status_code == 201 and len(r.json()["light"]["flashes"]) == 8, r.text
+    finally:
+        svc.db.dispose()

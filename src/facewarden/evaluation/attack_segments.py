@@ -9,7 +9,9 @@ disagree the recorded motion is borderline (a turn near 15 degrees), which a cha
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -19,8 +21,8 @@ import numpy as np
 from facewarden.imaging.video import Frame
 from facewarden.liveness.challenge import Action
 
-__all__ = ["DECODER_MAX_SIDE", "FPS", "SEGMENTS", "SEGMENT_S", "VIDEOS", "Segment", "decode_native", "sample_clip",
-           "shrink"]
+__all__ = ["DECODER_MAX_SIDE", "FPS", "SEGMENTS", "SEGMENT_S", "VIDEOS", "Segment", "decode_native", "encode_frames",
+           "sample_clip", "shrink"]
 
 VIDEOS = ("d0", "d3", "d6", "d10", "d11", "d12", "d14", "d18", "d19", "d20")
 FPS = 15.0
@@ -61,6 +63,27 @@ SEGMENTS: tuple[Segment, ...] = (
     Segment("d6", 17.2, (R,)), Segment("d6", 18.8, (R,)), Segment("d6", 20.4, (L,)), Segment("d6", 24.4, (L,)),
     Segment("d6", 26.4, (L,)), Segment("d6", 28.8, (R, U)),
 )
+
+
+def encode_frames(frames: list[Frame], fps: int, container: str = "mp4", codec: str = "libx264",
+                  bit_rate: int | None = None) -> bytes:
+    """A real clip made from real frames (PyAV's bundled encoders), one frame every 1/fps seconds; `bit_rate`
+    (bits/s) as a client's recorder would cap it (Chromium's MediaRecorder: VP8 in WebM)."""
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format=container) as out:
+        stream = out.add_stream(codec, rate=fps)
+        stream.width, stream.height = frames[0].rgb.shape[1], frames[0].rgb.shape[0]
+        stream.pix_fmt = "yuv420p"
+        if bit_rate:
+            stream.bit_rate = bit_rate
+        for i, f in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(f.rgb, format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, fps)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return buf.getvalue()
 
 
 def decode_native(path: Path) -> tuple[np.ndarray, list[np.ndarray]]:

@@ -39,7 +39,9 @@ class Accounts:
                 s.add(Tenant(id=tenant_id, name=name or tenant_id, created_at=now))
                 s.flush()
                 for spec in policy.DEFAULT_PURPOSES:
-                    spec = replace(spec, liveness_required=spec.name in self.ctx.settings.liveness_required_purposes)
+                    live = spec.name in self.ctx.settings.liveness_required_purposes
+                    spec = replace(spec, liveness_required=live,
+                                   light_challenge=live and spec.name in self.ctx.settings.light_challenge_purposes)
                     s.add(purpose_row(tenant_id, spec, None, now))
 
     def admin_key_exists(self, tenant_id: str = DEFAULT_TENANT) -> bool:

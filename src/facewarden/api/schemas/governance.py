@@ -17,8 +17,9 @@ class PurposeBody(BaseModel):
     subject_category: str = Field(min_length=1, max_length=200)
     law_enforcement_searchable: bool = False
     liveness_required: bool = False
-    light_challenge: bool = Field(default=False, description="liveness sessions also flash random screen colours "
-                                  "that the face must reflect (needs a capture client that shows them: /capture/)")
+    light_challenge: bool | None = Field(default=None, description="liveness sessions also flash random screen "
+                                         "colours that the face must reflect (needs a capture client that shows "
+                                         "them: /capture/); by default, on where liveness_required is")
     target_fmr: float = Field(default=1e-3, description="The false match rate this purpose accepts per comparison "
                               "(1e-7 to 1e-1); `facewarden calibrate` turns it into a distance threshold")
     ends_at: datetime | None = None
