@@ -28,9 +28,12 @@ run: setup
 	$(BIN)/facewarden init
 	$(if $(PAD_DIR),FACEWARDEN_PAD_MODEL_DIR=$${FACEWARDEN_PAD_MODEL_DIR:-$(abspath $(PAD_DIR))}) $(BIN)/facewarden serve
 
+# One test process per core (2 on the CI machine), each test file kept on one process so that a module's
+# fixtures (decoded clips, built attacks) are made once; `make test TEST_WORKERS=0` runs them in one process.
+TEST_WORKERS ?= 2
 test: setup system-deps services
 	$(BIN)/ruff check src tests bench scripts
-	$(BIN)/pytest
+	$(BIN)/pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 lint: setup
 	$(BIN)/ruff check src tests bench scripts
