@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import av
 import pytest
@@ -43,7 +44,7 @@ def write_y4m(frames: list[Frame], fps: int, path: Path) -> Path:
     return path
 
 
-def run_page(server_url: str, camera: Path, capture_url: str, shots: Path) -> str | None:
+def run_page(server_url: str, camera: Path, capture_url: str, shots: Path) -> tuple[str | None, str]:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
@@ -68,7 +69,7 @@ def run_page(server_url: str, camera: Path, capture_url: str, shots: Path) -> st
         browser.close()
     assert not [e for e in errors if "favicon" not in e], errors
     assert result in ("passed", "failed"), status
-    return result
+    return result, status
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
@@ -93,7 +94,7 @@ def test_the_capture_page_films_shows_the_colours_and_sends_the_clip(
 
     import httpx
 
-    outcomes = {}
+    outcomes: dict[str, Any] = {}
     for name, camera in (("genuine recording", genuine), ("still photo", photo)):
         r = httpx.post(f"{server}/v1/liveness/sessions", json={"subject": "customer", "purpose": PURPOSE},
                        headers={"Authorization": f"Bearer {secret}"}, verify=False)
@@ -105,12 +106,14 @@ def test_the_capture_page_films_shows_the_colours_and_sends_the_clip(
         with service.db.session(readonly=True) as s:
             row = s.get(LivenessSession, issued["session_id"])
             assert row is not None
-            outcomes[name] = (outcomes[name], row.reasons or "", json.loads(row.scores or "{}"))
+            outcomes[name] = (*outcomes[name], row.reasons or "", json.loads(row.scores or "{}"))
         assert all((shots / f"{n}.png").stat().st_size > 5_000 for n in ("prompt", "flash", "result"))
-    result, reasons, scores = outcomes["genuine recording"]
+    result, status, reasons, scores = outcomes["genuine recording"]
     # the recording does everything asked of it but cannot show this session's colours: refused for the light
     assert result == "failed" and reasons == "light_not_followed", (reasons, scores.get("challenge"))
+    # the page gives no reason (it would coach an attacker) but says what helps a genuine user with the colours
+    assert "brightness up" in status and "sunlight" in status, status
     assert scores["light"]["face"] is None or scores["light"]["face"] < 0.7
     assert scores["timing"]["ok"] and scores["challenge"]["passed"]
-    result, reasons, _ = outcomes["still photo"]
+    result, _, reasons, _ = outcomes["still photo"]
     assert result == "failed" and "light_not_followed" in reasons and "still_frames" in reasons, reasons

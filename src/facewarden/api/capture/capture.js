@@ -89,7 +89,8 @@ async function run() {
     const blob = new Blob(chunks, { type: recorder.mimeType || "video/webm" });
     form.append("video", blob, (recorder.mimeType || "").includes("mp4") ? "clip.mp4" : "clip.webm");
     const result = await call("POST", form);
-    $("status").textContent = result.passed ? "Passed." : "Not passed. Ask for a new check to try again.";
+    $("status").textContent = result.passed ? "Passed." : "Not passed. Ask for a new check to try again: "
+      + (challenge.light ? "screen brightness up, out of direct sunlight, " : "") + "face in view throughout.";
     document.body.dataset.result = result.passed ? "passed" : "failed";
   } catch (error) {
     $("status").textContent = `Could not complete the check: ${error.message}`;
