@@ -39,9 +39,16 @@ import numpy as np
 
 from _common import add_faces_arg, emit, log, machine, require_faces
 from facewarden.evaluation.attack_light import simulate_reflections
-from facewarden.evaluation.attack_segments import SEGMENT_S, VIDEOS, decode_native, encode_frames, sample_clip, shrink
+from facewarden.evaluation.attack_segments import (
+    SEGMENT_S,
+    VIDEOS,
+    decode_native,
+    sample_clip,
+    shrink,
+    through_capture_page,
+)
 from facewarden.evaluation.field import HELD_OUT, TUNE
-from facewarden.imaging.video import Frame, VideoLimits, decode_video
+from facewarden.imaging.video import Frame
 from facewarden.liveness.decision import LivenessPolicy
 from facewarden.liveness.landmarks import FaceLandmarks, LandmarkDetector
 from facewarden.liveness.light import PALETTE, LightChallenge, light_response
@@ -76,14 +83,6 @@ def auto_white_balance(frames: list[Frame], tau_s: float = 0.5) -> list[Frame]:
     return out
 
 
-def through_webm(frames: list[Frame]) -> list[Frame]:
-    """The capture page's path: the browser films at 640 px and records VP8 WebM; the service decodes it."""
-    small = [Frame(shrink(f.rgb, 640), f.t) for f in frames]
-    small = [Frame(f.rgb[: f.rgb.shape[0] // 2 * 2, : f.rgb.shape[1] // 2 * 2], f.t) for f in small]
-    clip = encode_frames(small, FPS, container="webm", codec="libvpx", bit_rate=1_000_000)
-    return decode_video(clip, VideoLimits())
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_faces_arg(ap)
@@ -107,7 +106,8 @@ def main() -> None:
 
         return {
             **{f"gain {g}": (lambda g=g: followed(lit(gain=g), measures, light)) for g in (0.12, 0.08, 0.05, 0.03)},
-            **{f"webm gain {g}": (lambda g=g: followed(through_webm(lit(gain=g)), None, light)) for g in (0.12, 0.05)},
+            **{f"webm gain {g}": (lambda g=g: followed(through_capture_page(lit(gain=g)), None, light))
+               for g in (0.12, 0.05)},
             "delay 0.3 s": lambda: followed(lit(lag_s=0.3), measures, light),
             "wall close behind": lambda: followed(lit(background_ratio=0.3), measures, light),
             "auto white balance": lambda: followed(auto_white_balance(lit()), measures, light),
@@ -115,7 +115,7 @@ def main() -> None:
             "unlit": lambda: followed(frames, measures, light),
             "other colours": lambda: followed(simulate_reflections(frames, lm, other), measures, light),
             "flat print": lambda: followed(lit(background_ratio=1.0), measures, light),
-            "webm unlit": lambda: followed(through_webm(frames), None, light),
+            "webm unlit": lambda: followed(through_capture_page(frames), None, light),
         }
 
     parts = {"tune": [f"video/{v}" for v in VIDEOS] + list(TUNE), "held_out": list(HELD_OUT)}

@@ -18,11 +18,11 @@ import av
 import cv2
 import numpy as np
 
-from facewarden.imaging.video import Frame
+from facewarden.imaging.video import Frame, VideoLimits, decode_video
 from facewarden.liveness.challenge import Action
 
 __all__ = ["DECODER_MAX_SIDE", "FPS", "SEGMENTS", "SEGMENT_S", "VIDEOS", "Segment", "decode_native", "encode_frames",
-           "sample_clip", "shrink"]
+           "sample_clip", "shrink", "through_capture_page"]
 
 VIDEOS = ("d0", "d3", "d6", "d10", "d11", "d12", "d14", "d18", "d19", "d20")
 FPS = 15.0
@@ -127,4 +127,15 @@ def sample_clip(times: np.ndarray, images: list[np.ndarray], t0: float, t1: floa
         k += 1
     start = out[0].t if out else 0.0
     return [Frame(rgb=f.rgb, t=round(f.t - start, 6)) for f in out]
+
+
+def through_capture_page(frames: list[Frame], fps: int = 15, max_side: int = 640, bit_rate: int = 1_000_000
+                         ) -> list[Frame]:
+    """The frames as the service sees them from the capture page: the browser films at 640 px and records VP8
+    WebM (here at 1 Mbit/s, a modest upload), the service decodes it with its own decoder."""
+    small = [shrink(f.rgb, max_side) for f in frames]
+    small = [np.ascontiguousarray(im[: im.shape[0] // 2 * 2, : im.shape[1] // 2 * 2]) for im in small]
+    clip = encode_frames([Frame(im, f.t) for im, f in zip(small, frames, strict=True)], fps, container="webm",
+                         codec="libvpx", bit_rate=bit_rate)
+    return decode_video(clip, VideoLimits())
 
