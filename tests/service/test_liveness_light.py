@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from facewarden.evaluation.attack_light import simulate_reflections
-from facewarden.evaluation.attack_segments import SEGMENTS
+from facewarden.evaluation.attack_segments import SEGMENTS, through_capture_page
 from facewarden.evaluation.attacks import AttackSet, Presentation
 from facewarden.imaging.video import Frame
 from facewarden.liveness.decision import LivenessChecker
@@ -109,3 +109,18 @@ def test_what_does_not_reflect_this_session_colours_is_refused_for_the_light(
     # without a light challenge (a purpose that does not ask for it) the same clip is judged as before
     if case == "unlit recording":
         assert checker.assess(frames, genuine.challenge, enrolled=genuine.enrolled).passed
+
+
+def test_the_capture_page_path_keeps_the_timing_and_the_reflections(attack_set: AttackSet, genuine: Presentation
+                                                                     ) -> None:
+    """The benches' stand-in for a real client (640 px VP8 WebM through the service's decoder) keeps every frame
+    and its time, and the simulated reflections survive it while their absence does too."""
+    frames = genuine.frames
+    landmarks = [m.landmarks for m in measure_frames(frames, attack_set.detector)]
+    sent = through_capture_page(simulate_reflections(frames, landmarks, LIGHT))
+    assert len(sent) == len(frames) and max(sent[0].rgb.shape[:2]) <= 640
+    assert all(abs(a.t - b.t) < 0.01 for a, b in zip(sent, frames, strict=True))
+    lit = light_response(sent, measure_frames(sent, attack_set.detector), LIGHT)
+    unlit_frames = through_capture_page(frames)
+    unlit = light_response(unlit_frames, measure_frames(unlit_frames, attack_set.detector), LIGHT)
+    assert lit.followed(0.7, 2.0) and not unlit.followed(0.7, 2.0), (lit, unlit)
