@@ -86,6 +86,8 @@ def test_the_capture_page_api_runs_one_light_challenge_session(live: FaceService
     page = client.get(url, headers={"X-Capture-Token": token})
     assert page.status_code == 200, page.text
     assert page.json()["actions"] == [a.value for a in challenge.actions]
+    # one prompt per action, asking for a clear movement (a turn just past the threshold is what noise refuses)
+    assert page.json()["instructions"] == ["Turn your head well to your left, then back", "Blink slowly"]
     assert page.json()["light"] == LIGHT.to_json() and page.json()["needs_reference"] is False
     assert client.get(url).json()["error"]["code"] == "unauthorized"
     wrong = client.get(url, headers={"X-Capture-Token": "x" * 43})

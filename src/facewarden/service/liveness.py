@@ -43,8 +43,11 @@ log = logging.getLogger("facewarden.liveness")
 MAX_AUDIT_FRAMES = 4
 FINGERPRINT_MEMORY = timedelta(days=90)  # accepted clips are remembered this long to refuse their replay
 COMPARISON_FINGERPRINTS = 500  # a comparison clip is checked against the tenant's latest accepted ones
-INSTRUCTIONS = {"turn_left": "Turn your head to your left", "turn_right": "Turn your head to your right",
-                "blink": "Blink", "look_up": "Look up"}
+# Clear movements, then back: the checks read turns of 15 degrees and look-ups of 12 from the first moments, and
+# a movement only just past that is where compression and landmark noise refuse real people (bench_field).
+INSTRUCTIONS = {"turn_left": "Turn your head well to your left, then back",
+                "turn_right": "Turn your head well to your right, then back",
+                "blink": "Blink slowly", "look_up": "Look up at the ceiling, then back"}
 
 
 class LivenessUnavailable(Unavailable):
