@@ -109,6 +109,8 @@ def test_the_capture_page_api_runs_one_light_challenge_session(live: FaceService
     assert r.status_code == 200 and r.json()["passed"] is True, (r.text, why)
     again = client.post(url, files={"video": ("clip.mp4", lit)}, headers={"X-Capture-Token": token})
     assert again.status_code == 409 and again.json()["error"]["code"] == "liveness_session_used"
+    reopened = client.get(url, headers={"X-Capture-Token": token})  # the page reloaded: the same answer
+    assert reopened.status_code == 409 and reopened.json()["error"]["code"] == "liveness_session_used"
 
     # The same person's next clip (the same actions, ten seconds on) without the reflections: refused, for the
     # light alone.

@@ -215,8 +215,7 @@ class Liveness:
     def capture_challenge(self, session_id: str, token: str) -> dict[str, Any]:
         """What the capture page shows: the actions, their instructions and the colours (no scores, no subject)."""
         _, session = self._capture_actor(session_id, token, "liveness_capture_open")
-        if session.status != "issued" or aware(session.expires_at) <= self.ctx.clock():  # type: ignore[operator]
-            raise Gone("This liveness session is used or expired; start a new one.", code="liveness_expired")
+        self._still_open(session)
         from facewarden.liveness.light import BASELINE_MS, PROMPT_MS
 
         actions = session.actions.split(",")
@@ -237,6 +236,10 @@ class Liveness:
         if session is None or session.tenant_id != actor.tenant_id or session.device != actor.principal:
             raise NotFound("No such liveness session for this device; start a new one.",
                            code="liveness_session_not_found")
+        return self._still_open(session)
+
+    def _still_open(self, session: LivenessSession) -> LivenessSession:
+        """The session can still be answered: not yet decided, not expired."""
         if session.status != "issued":
             raise Conflict(f"This liveness session is already {session.status}; sessions are single-use.",
                            code="liveness_session_used")
