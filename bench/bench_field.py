@@ -53,7 +53,7 @@ from facewarden.evaluation.field import GENERATED, HELD_OUT, TUNE, windows
 from facewarden.liveness.challenge import Action, Challenge
 from facewarden.liveness.decision import LivenessChecker, LivenessPolicy
 from facewarden.liveness.landmarks import LandmarkDetector
-from facewarden.liveness.light import PALETTE, LightChallenge, light_response
+from facewarden.liveness.light import LightChallenge, light_response, new_light_challenge
 from facewarden.liveness.measures import measure_frames
 from facewarden.liveness.pad import PadScorer
 from facewarden.vision import FaceEngine
@@ -88,10 +88,7 @@ def main() -> None:
 
     def random_light() -> LightChallenge:
         # flashes of 0.2-0.3 s from 0.4 s: they fit a 3-second window (the service times them after the actions)
-        names = [rng.choice(list(PALETTE))]
-        while len(names) < 8:
-            names.append(rng.choice([n for n in PALETTE if n != names[-1]]))
-        return LightChallenge(0.4, tuple((n, rng.choice((0.2, 0.25, 0.3))) for n in names))
+        return new_light_challenge(start_s=0.4, rng=rng, durations=(0.2, 0.25, 0.3))
 
     def light_case(part: str, kind: str, p: Presentation) -> None:
         """The light check alone on this clip: lit by its session's colours, unlit, other colours, flat."""

@@ -51,7 +51,7 @@ from facewarden.evaluation.field import HELD_OUT, TUNE
 from facewarden.imaging.video import Frame
 from facewarden.liveness.decision import LivenessPolicy
 from facewarden.liveness.landmarks import FaceLandmarks, LandmarkDetector
-from facewarden.liveness.light import PALETTE, LightChallenge, light_response
+from facewarden.liveness.light import LightChallenge, light_response, new_light_challenge
 from facewarden.liveness.measures import FrameMeasures, measure_frames
 
 FPS = 15
@@ -62,10 +62,8 @@ ATTACKS = ("unlit", "other colours", "flat print", "webm unlit")
 
 
 def random_light(rng: random.Random) -> LightChallenge:
-    names = [rng.choice(list(PALETTE))]
-    while len(names) < 8:
-        names.append(rng.choice([n for n in PALETTE if n != names[-1]]))
-    return LightChallenge(0.4, tuple((n, rng.choice((0.2, 0.25, 0.3))) for n in names))
+    """8 flashes of 0.2-0.3 s from 0.4 s: they fit a 3-second window."""
+    return new_light_challenge(start_s=0.4, rng=rng, durations=(0.2, 0.25, 0.3))
 
 
 def auto_white_balance(frames: list[Frame], tau_s: float = 0.5) -> list[Frame]:

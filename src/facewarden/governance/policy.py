@@ -35,7 +35,8 @@ class PurposeSpec:
     law_enforcement_searchable: bool = False
     liveness_required: bool = False  # verification needs a passed liveness session (payment, login)
     target_fmr: float = DEFAULT_TARGET_FMR  # the false match rate this purpose accepts per comparison
-    light_challenge: bool = False  # liveness sessions also flash random screen colours the face must reflect
+    # liveness sessions also flash random screen colours the face must reflect; None: wherever liveness is required
+    light_challenge: bool | None = None
 
 
 # Seeded into every new tenant; administrators change them under dual control.

@@ -25,6 +25,7 @@ period, at the best camera delay of 0-`max_lag_s`, for the face and at that dela
 
 from __future__ import annotations
 
+import random
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -84,16 +85,15 @@ class LightChallenge:
                    flashes=tuple((f["colour"], f["ms"] / 1000) for f in data["flashes"]))
 
 
-def new_light_challenge(flashes: int = 8, start_s: float = 0.5) -> LightChallenge:
-    """`flashes` colours of 0.2-0.35 s each (2.2 s in all on average), no colour twice in a row, from the OS
-    CSPRNG (unpredictable)."""
-    rng = secrets.SystemRandom()
+def new_light_challenge(flashes: int = 8, start_s: float = 0.5, *, rng: random.Random | None = None,
+                        durations: tuple[float, ...] = (0.2, 0.25, 0.3, 0.35)) -> LightChallenge:
+    """`flashes` colours of `durations` each (0.2-0.35 s: 2.2 s in all on average), no colour twice in a row, from
+    the OS CSPRNG (unpredictable); a seeded `rng` only for repeatable evaluations."""
+    rng = rng or secrets.SystemRandom()
     names: list[str] = []
     while len(names) < flashes:
-        name = rng.choice(list(PALETTE))
-        if not names or name != names[-1]:
-            names.append(name)
-    return LightChallenge(start_s, tuple((n, rng.choice((0.2, 0.25, 0.3, 0.35))) for n in names))
+        names.append(rng.choice([n for n in PALETTE if not names or n != names[-1]]))
+    return LightChallenge(start_s, tuple((n, rng.choice(durations)) for n in names))
 
 
 @dataclass(frozen=True)

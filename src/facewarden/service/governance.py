@@ -4,6 +4,7 @@ erasure, each under dual control where one administrator alone must not decide."
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -53,6 +54,8 @@ class Governance:
     def define_purpose(self, actor: Actor, spec: policy.PurposeSpec,
                        ends_at: datetime | None = None) -> dict[str, Any]:
         """A new purpose takes one administrator; changing an existing one takes two (dual control)."""
+        if spec.light_challenge is None:  # secure by default: a recorded or generated clip cannot show the colours
+            spec = replace(spec, light_challenge=spec.liveness_required)
         with self.ctx.audited(actor, "purpose_define", roles.ADMIN, purpose=spec.name) as event:
             policy.validate_purpose(spec)
             with self.ctx.db.session(readonly=True) as s:

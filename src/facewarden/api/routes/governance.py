@@ -46,8 +46,7 @@ def define_purpose(who: Caller, service: Service, name: str, body: PurposeBody) 
     """A new purpose is defined at once; changing an existing one needs a second administrator."""
     spec = policy.PurposeSpec(name, body.description, frozenset(body.legal_bases), body.retention_days,
                               body.subject_category, body.law_enforcement_searchable, body.liveness_required,
-                              body.target_fmr,
-                              body.liveness_required if body.light_challenge is None else body.light_challenge)
+                              body.target_fmr, body.light_challenge)
     return accepted_if_pending(service.governance.define_purpose(who, spec, body.ends_at))
 
 
