@@ -69,8 +69,17 @@ class Server:
                 return int(line.split()[1]) / 1024
         raise AssertionError("no VmRSS")
 
-    def open_fds(self) -> int:
-        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
+    def fd_kinds(self) -> dict[str, int]:
+        """The server's open descriptors by kind: `socket`, `pipe`, `anon_inode`, or the file's path."""
+        kinds: dict[str, int] = {}
+        for fd in os.listdir(f"/proc/{self.proc.pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{self.proc.pid}/fd/{fd}")
+            except OSError:
+                continue
+            kind = target.split(":")[0] if target.startswith(("socket:", "pipe:", "anon_inode:")) else target
+            kinds[kind] = kinds.get(kind, 0) + 1
+        return kinds
 
     def stop(self) -> str:
         if self.proc.poll() is None:

@@ -119,7 +119,7 @@ def test_soak_stalled_connections_are_closed_and_memory_comes_back(server: Serve
         quiet: list[float] = []
         for _ in range(8):
             _timed(verify, quiet, [])
-        rss_before, fds_before = server.rss_mib(), server.open_fds()
+        rss_before, fds_before = server.rss_mib(), server.fd_kinds()
 
         abuse = Stalled(server)
         abuse.open(no_tls=100, partial_heads=150, partial_bodies=100)
@@ -159,16 +159,22 @@ def test_soak_stalled_connections_are_closed_and_memory_comes_back(server: Serve
         closed = abuse.wait_closed(within_s=HEADER_TIMEOUT_S + 6)
         abuse.close()
         # The load threads' own connections close asynchronously on the server's side (TLS close, keep-alive
-        # expiry): give them up to the keep-alive time plus a margin before counting descriptors.
+        # expiry): give them up to the keep-alive time plus a margin before counting sockets.
         deadline = time.monotonic() + 12
-        while (fds_after := server.open_fds()) > fds_before + 5 and time.monotonic() < deadline:
+        while (fds_after := server.fd_kinds()).get("socket", 0) > fds_before.get("socket", 0) \
+                and time.monotonic() < deadline:
             time.sleep(0.5)
         rss_after = server.rss_mib()
         assert c.get("/v1/health").status_code == 200
 
     opened = {"no_tls": 100, "partial_head": 200, "partial_body": 120}
     assert closed == opened, closed  # every stalled socket closed by the server, within its timeouts
-    assert fds_after <= fds_before + 5, (fds_before, fds_after)
+    # Every socket the load opened is closed. Files may grow by the database pools' kept connections (a pool
+    # keeps up to 5 per engine, and load on two busy cores fills it), never by a descriptor per request.
+    assert fds_after.get("socket", 0) <= fds_before.get("socket", 0), (fds_before, fds_after)
+    files = sum(n for kind, n in fds_after.items() if kind != "socket") - sum(
+        n for kind, n in fds_before.items() if kind != "socket")
+    assert files <= 20, (fds_before, fds_after)
     assert statuses["health"].count(200) == len(statuses["health"]) > 20
     assert statuses["verify"].count(200) == len(statuses["verify"]) >= 5  # verify kept answering, and matching
     assert statuses["identify"].count(200) == len(statuses["identify"]) >= 2, {k: sorted(set(v)) for k, v in statuses.items()}
