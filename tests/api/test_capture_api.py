@@ -20,7 +20,7 @@ from sqlalchemy import select
 from facewarden.api import create_app
 from facewarden.config import Settings
 from facewarden.evaluation.attack_light import simulate_reflections
-from facewarden.evaluation.attack_segments import SEGMENTS
+from facewarden.evaluation.attack_segments import CAPTURE_PAGE_BIT_RATE, SEGMENTS
 from facewarden.evaluation.attacks import AttackSet
 from facewarden.governance.policy import PurposeSpec
 from facewarden.imaging.video import Frame
@@ -143,6 +143,9 @@ def test_the_capture_page_is_served_with_a_strict_policy(live: FaceService) -> N
     script = client.get("/capture/capture.js")
     assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
     assert "X-Capture-Token" in script.text and "location.hash" in script.text
+    # the page records at the bit rate the field bench simulates (through_capture_page), not the browser's own
+    assert f"const CLIP_BITS_PER_SECOND = {CAPTURE_PAGE_BIT_RATE};" in script.text
+    assert "videoBitsPerSecond: CLIP_BITS_PER_SECOND" in script.text
 
 
 def test_purposes_that_need_liveness_flash_the_light_by_default(tmp_path: Path, face_engine: FaceEngine) -> None:

@@ -21,8 +21,8 @@ import numpy as np
 from facewarden.imaging.video import Frame, VideoLimits, decode_video
 from facewarden.liveness.challenge import Action
 
-__all__ = ["DECODER_MAX_SIDE", "FPS", "SEGMENTS", "SEGMENT_S", "VIDEOS", "Segment", "decode_native", "encode_frames",
-           "sample_clip", "shrink", "through_capture_page"]
+__all__ = ["CAPTURE_PAGE_BIT_RATE", "DECODER_MAX_SIDE", "FPS", "SEGMENTS", "SEGMENT_S", "VIDEOS", "Segment",
+           "decode_native", "encode_frames", "sample_clip", "shrink", "through_capture_page"]
 
 VIDEOS = ("d0", "d3", "d6", "d10", "d11", "d12", "d14", "d18", "d19", "d20")
 FPS = 15.0
@@ -129,10 +129,14 @@ def sample_clip(times: np.ndarray, images: list[np.ndarray], t0: float, t1: floa
     return [Frame(rgb=f.rgb, t=round(f.t - start, 6)) for f in out]
 
 
-def through_capture_page(frames: list[Frame], fps: int = 15, max_side: int = 640, bit_rate: int = 1_000_000
-                         ) -> list[Frame]:
+CAPTURE_PAGE_BIT_RATE = 2_500_000  # capture.js's CLIP_BITS_PER_SECOND
+
+
+def through_capture_page(frames: list[Frame], fps: int = 15, max_side: int = 640,
+                         bit_rate: int = CAPTURE_PAGE_BIT_RATE) -> list[Frame]:
     """The frames as the service sees them from the capture page: the browser films at 640 px and records VP8
-    WebM (here at 1 Mbit/s, a modest upload), the service decodes it with its own decoder."""
+    WebM at the page's 2.5 Mbit/s (a lower `bit_rate` stands for a browser that ignores it), the service
+    decodes it with its own decoder."""
     small = [shrink(f.rgb, max_side) for f in frames]
     small = [np.ascontiguousarray(im[: im.shape[0] // 2 * 2, : im.shape[1] // 2 * 2]) for im in small]
     clip = encode_frames([Frame(im, f.t) for im, f in zip(small, frames, strict=True)], fps, container="webm",

@@ -20,6 +20,8 @@ async function call(method, body) {
   return data;
 }
 
+const CLIP_BITS_PER_SECOND = 2500000;
+
 function pickType() {
   for (const type of ["video/webm;codecs=vp8", "video/webm;codecs=vp9", "video/webm", "video/mp4"]) {
     if (window.MediaRecorder && MediaRecorder.isTypeSupported(type)) return type;
@@ -69,7 +71,11 @@ async function run() {
     preview.srcObject = stream;
     await preview.play();
     const type = pickType();
-    const recorder = new MediaRecorder(stream, type ? { mimeType: type } : {});
+    // 2.5 Mbit/s, Chromium's and Firefox's own default, said out loud so every browser sends the same quality:
+    // at 1 Mbit/s compression moves the landmarks enough to flip movements near a threshold (bench_field).
+    const options = { videoBitsPerSecond: CLIP_BITS_PER_SECOND };
+    if (type) options.mimeType = type;
+    const recorder = new MediaRecorder(stream, options);
     const chunks = [];
     recorder.ondataavailable = (event) => { if (event.data.size) chunks.push(event.data); };
     const stopped = new Promise((resolve) => { recorder.onstop = resolve; });
