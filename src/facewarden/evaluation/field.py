@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 from facewarden.evaluation.attack_segments import SEGMENT_S, Segment
 from facewarden.imaging.video import Frame
-from facewarden.liveness.challenge import Action, ChallengeRules, find_events
+from facewarden.liveness.challenge import Action, ActionEvent, ChallengeRules, find_events
 from facewarden.liveness.landmarks import LandmarkDetector
 from facewarden.liveness.measures import measure_frames
 
-__all__ = ["GENERATED", "HELD_OUT", "TUNE", "FieldWindow", "observed_actions", "windows"]
+__all__ = ["GENERATED", "HELD_OUT", "TUNE", "FieldWindow", "answer_margin", "observed_actions", "windows"]
 
 TUNE = tuple(f"video2/{n}" for n in (
     "videoretalking_face1", "videoretalking_face2", "videoretalking_face4", "videoretalking_face5",
@@ -47,14 +47,17 @@ class FieldWindow:
     events: int  # how many action events the reference saw (repeats included)
 
 
+def _reference_events(frames: list[Frame], reference: LandmarkDetector, rules: ChallengeRules) -> list[ActionEvent]:
+    events, _ = find_events(measure_frames(frames, reference), rules)
+    start = frames[0].t + rules.baseline_s if frames else 0.0
+    return [e for e in events if e.t > start]  # the baseline's own moments are never an answer
+
+
 def observed_actions(frames: list[Frame], reference: LandmarkDetector, rules: ChallengeRules | None = None,
                      max_actions: int = 3) -> tuple[tuple[Action, ...], int]:
     """The distinct actions the reference landmarks see in `frames`, in the order they first happen (at most
     `max_actions`, as a challenge asks), and how many action events there were (repeats included)."""
-    rules = rules or ChallengeRules()
-    events, _ = find_events(measure_frames(frames, reference), rules)
-    start = frames[0].t + rules.baseline_s if frames else 0.0
-    events = [e for e in events if e.t > start]  # the baseline's own moments are never an answer
+    events = _reference_events(frames, reference, rules or ChallengeRules())
     seen: list[Action] = []
     for e in events:
         if e.action not in seen:
@@ -73,3 +76,21 @@ def windows(clip: str, duration: float, frames_of: Callable[[float, float], list
             out.append(FieldWindow(Segment(clip, round(t0, 2), actions), events))
         t0 += step
     return out
+
+
+def answer_margin(frames: list[Frame], actions: tuple[Action, ...], reference: LandmarkDetector,
+                  rules: ChallengeRules | None = None) -> float | None:
+    """How clearly the window performs its head actions, by the reference landmarks: the smallest, over the
+    asked head actions, of the action's largest excursion over its threshold (1.0: just at the threshold; the
+    prompts ask to turn "well"). None without a head action. The ground truth uses the checker's thresholds, so
+    a window near 1.0 is one whose label itself is a coin toss: benches report such windows apart."""
+    rules = rules or ChallengeRules()
+    events = _reference_events(frames, reference, rules)
+    ratios = []
+    for action in actions:
+        if action not in _HEAD:
+            continue
+        threshold = rules.look_up_deg if action == Action.LOOK_UP else rules.turn_deg
+        peaks = [abs(e.peak) for e in events if e.action == action]
+        ratios.append(max(peaks) / threshold if peaks else 0.0)
+    return min(ratios) if ratios else None
