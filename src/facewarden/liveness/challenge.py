@@ -63,6 +63,12 @@ class ChallengeRules:
     baseline_s: float = 0.7  # the first seconds, read as the neutral pose (the client says: look at the camera)
     look_up_max_yaw_deg: float = 30.0  # a look-up is not read off a head turned further than this
     deliberate_factor: float = 1.5  # an unasked head action this far past its threshold is deliberate: it fails
+    # The awaited head action counts from this fraction of its threshold: five landmarks through a browser's
+    # VP8 move a few degrees, and a person who turned as asked must not be refused for it. Chosen on the tune
+    # windows by bench_challenge_margin.py (lowest capture-page refusals while other challenges stay < 10 %
+    # answered): 0.7 refused 1 of 33 there against 5 at 1.0, and a natural-motion window answers 3.5 % of the
+    # other challenges the service issues against 1.5 %.
+    awaited_factor: float = 0.7
     action_window_s: float = 4.0  # each action must start within this time of the previous one
     max_missing_fraction: float = 0.2  # frames without a face, beyond this, fail the session
     mirrored: bool = False  # True when the client sends selfie-mirrored frames
@@ -103,9 +109,10 @@ def _runs(t: np.ndarray, mask: np.ndarray, values: np.ndarray, action: Action, m
     return events
 
 
-def find_events(measures: Sequence[FrameMeasures], rules: ChallengeRules | None = None
+def find_events(measures: Sequence[FrameMeasures], rules: ChallengeRules | None = None, *, scale: float = 1.0
                 ) -> tuple[list[ActionEvent], dict[str, Any]]:
-    """Every action seen in the clip, in time order, plus the baseline it was read against."""
+    """Every action seen in the clip, in time order, plus the baseline it was read against. `scale` multiplies
+    the head actions' thresholds (the awaited action's reading)."""
     rules = rules or ChallengeRules()
     t = np.array([m.t for m in measures], dtype=np.float64)
     yaw = np.array([m.yaw for m in measures], dtype=np.float64)
@@ -125,10 +132,11 @@ def find_events(measures: Sequence[FrameMeasures], rules: ChallengeRules | None 
     dyaw = sign * (_median3(yaw) - b_yaw)
     dpitch = _median3(pitch) - b_pitch
     with np.errstate(invalid="ignore"):
-        events = _runs(t, dyaw >= rules.turn_deg, dyaw, Action.TURN_LEFT, rules.min_frames)
-        events += _runs(t, dyaw <= -rules.turn_deg, dyaw, Action.TURN_RIGHT, rules.min_frames)
+        turn, up = rules.turn_deg * scale, rules.look_up_deg * scale
+        events = _runs(t, dyaw >= turn, dyaw, Action.TURN_LEFT, rules.min_frames)
+        events += _runs(t, dyaw <= -turn, dyaw, Action.TURN_RIGHT, rules.min_frames)
         level = np.abs(dyaw) < rules.look_up_max_yaw_deg  # pitch read off a deep turn is the turn (5 points)
-        events += _runs(t, (dpitch >= rules.look_up_deg) & level, dpitch, Action.LOOK_UP, rules.min_frames)
+        events += _runs(t, (dpitch >= up) & level, dpitch, Action.LOOK_UP, rules.min_frames)
         frontal = np.abs(dyaw) < rules.blink_max_yaw_deg
     model = next((m.landmarks.model for m in measures if m.landmarks is not None), "dlib5")
     thresholds = rules.blink or thresholds_for(model)
@@ -151,31 +159,27 @@ def evaluate_challenge(measures: Sequence[FrameMeasures], challenge: Challenge,
     details["missing_face_fraction"] = missing
     if missing > rules.max_missing_fraction:
         return False, details | {"reason": "face_missing"}
+    # The awaited action is read at `awaited_factor` of its threshold (the landmarks' noise must not refuse a
+    # person who turned as asked); an unasked action contradicts at the full threshold.
+    answers = events if rules.awaited_factor == 1.0 else find_events(measures, rules, scale=rules.awaited_factor)[0]
     t_prev = measures[0].t + rules.baseline_s
     previous: Action | None = None
-    pending = list(events)
     for action in challenge.actions:
-        found = None
-        for k, e in enumerate(pending):
-            if e.t <= t_prev:
-                continue
-            if e.t > t_prev + rules.action_window_s:
-                break
-            if e.action == action:
-                found = k
-                break
+        found = next((e for e in answers if t_prev < e.t <= t_prev + rules.action_window_s and e.action == action),
+                     None)
+        until = found.t if found else t_prev + rules.action_window_s
+        for e in events:
             # a head action nobody asked for fails when it contradicts the awaited action or is clearly
             # deliberate; natural movement on the way (an overshoot coming back, the previous action again) does not
-            if e.action in _HEAD_ACTIONS and e.action != previous and _contradicts(e, action, rules):
+            if t_prev < e.t < until and e.action in _HEAD_ACTIONS and e.action not in (previous, action) \
+                    and _contradicts(e, action, rules):
                 return False, details | {"reason": "unexpected_action", "unexpected": (e.action.value, e.t),
                                          "while_waiting_for": action.value}
         if found is None:
             return False, details | {"reason": "action_not_seen", "missing_action": action.value}
-        event = pending[found]
-        details["matched"].append({"action": action.value, "t": event.t, "peak": event.peak})
-        t_prev = event.t
+        details["matched"].append({"action": action.value, "t": found.t, "peak": found.peak})
+        t_prev = found.t
         previous = action
-        pending = pending[found + 1:]
     return True, details | {"reason": "passed"}
 
 
