@@ -21,7 +21,9 @@ trusted alone:
   one.
 * media (`bad_timing`, `too_few_frames`, `still_frames`, `replayed_recording`): camera-like timestamps, real
   change over the session, and no frame-by-frame match with an earlier accepted session's fingerprint
-  (`media.reuse_match`).
+  (`media.reuse_match`). Where the session's light challenge was followed, a fingerprint match does not refuse
+  (the colours prove the frames are new; still people look alike from one session to the next): it stays in
+  the scores for the audit record.
 * `no_face`: too many frames without a face to judge anything.
 
 `scores` keeps every check's numbers (JSON-serialisable) for the server-side audit record; they must not be
@@ -246,6 +248,13 @@ class LivenessChecker:
         embedded = self._continuity(frames, measures, with_face, yaw_off, hashes[with_face], enrolled, failed,
                                     scores)
         motion = self._media(frames, hashes, earlier_fingerprints, failed, scores)
+        # The face followed this session's random colours: the frames were filmed after the session began, so
+        # a likeness to an earlier session's frames is a person who held still twice, not a replay (the hash
+        # match flags 7 of 22 such genuine pairs on held-out clips; a recording cannot show new colours).
+        lit_live = light is not None and "light_not_followed" not in failed
+        if lit_live and "replayed_recording" in failed:
+            failed.discard("replayed_recording")
+            scores["media"]["replay_overruled_by_light"] = True
 
         # PAD fusion: alone only when clearly low; a middling score needs a second weak signal
         weak = []
@@ -254,7 +263,7 @@ class LivenessChecker:
         if motion < p.weak_motion_range:
             weak.append("little_motion")
         reuse = scores["media"]["reuse_distance"]
-        if reuse is not None and reuse < p.weak_reuse:
+        if reuse is not None and reuse < p.weak_reuse and not lit_live:
             weak.append("near_earlier_session")
         if failed & {"face_changed", "not_enrolled_face"}:
             weak.append("identity")
