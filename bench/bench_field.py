@@ -24,10 +24,13 @@ painted on its face (an injected clip from a compromised client) is the known li
 
 Each genuine window is also decided as the capture page would send it (`through_capture_page`: 640 px, VP8
 WebM at the page's 2.5 Mbit/s, the service's decoder) and at 1 Mbit/s (a browser that ignores the page's bit
-rate), with the original frames as the baseline in the same run. Every genuine window carries its answer margin
-(`field.answer_margin`: how far past its threshold the reference sees the least clear asked head action), and
-BPCER is also reported for clear windows (margin >= 1.25) and marginal ones apart: the ground truth shares the
-checker's thresholds, so a marginal window's label is itself a coin toss.
+rate), and under a light challenge (its reflections simulated; a lit session reads the awaited action from
+`lit_awaited_factor` of its threshold), from the original frames and through the capture page: the last is what
+login and payment do by default. The original frames without light are the baseline in the same run. Every
+genuine window carries its answer margin (`field.answer_margin`: how far past its threshold the reference sees
+the least clear asked head action), and BPCER is also reported for clear windows (margin >= 1.25) and marginal
+ones apart: the ground truth shares the checker's thresholds, so a marginal window's label is itself a coin
+toss.
 
 Baseline in the same run: the decision without the texture check (a session refused only for
 `texture_unchanged` counts as accepted there), i.e. the checker before this change.
@@ -72,7 +75,10 @@ HEAD = {Action.TURN_LEFT, Action.TURN_RIGHT, Action.LOOK_UP}
 ATTACKS = ("animated_photo", "warped_photo", "warped_photo_relit", "generated")
 CLEAR_MARGIN = 1.25  # a window whose asked head actions all pass 1.25x their threshold (by the reference) is clear
 GENUINE_PATHS = {"genuine": "the original frames", "genuine_capture_page": "the capture page (2.5 Mbit/s)",
-                 "genuine_capture_page_1mbit": "a browser that ignores the page's bit rate (1 Mbit/s)"}
+                 "genuine_capture_page_1mbit": "a browser that ignores the page's bit rate (1 Mbit/s)",
+                 "genuine_lit": "the original frames under a light challenge (simulated reflections)",
+                 "genuine_lit_capture_page": "under a light challenge, through the capture page (2.5 Mbit/s): "
+                                             "the default for login and payment"}
 
 
 def rate(k: int, n: int) -> float | None:
@@ -97,6 +103,7 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
 
     rng = random.Random(16)
+    lit_rng = random.Random(17)  # the lit genuine paths' colours: their own stream, so light_case's stay as they were
     light_rows: list[dict[str, Any]] = []
 
     def random_light() -> LightChallenge:
@@ -117,8 +124,9 @@ def main() -> None:
             row[name] = r.followed(policy.light_min_correlation, policy.light_min_face_over_background)
         light_rows.append(row)
 
-    def decide(part: str, p: Presentation, earlier: list[Any], margin: float | None = None) -> Any:
-        d = checker.assess(p.frames, p.challenge, enrolled=p.enrolled, earlier_fingerprints=earlier)
+    def decide(part: str, p: Presentation, earlier: list[Any], margin: float | None = None,
+               light: LightChallenge | None = None) -> Any:
+        d = checker.assess(p.frames, p.challenge, enrolled=p.enrolled, earlier_fingerprints=earlier, light=light)
         duration = p.frames[-1].t - p.frames[0].t if p.frames else 0.0
         rows.append({"part": part, "kind": p.kind, "label": p.label, "passed": d.passed, "reasons": d.reasons,
                      "challenge": [a.value for a in p.challenge.actions], "texture": d.scores.get("texture"),
@@ -141,6 +149,12 @@ def main() -> None:
                                    ("genuine_capture_page_1mbit", 1_000_000)):
                 sent = through_capture_page(p.frames, bit_rate=bit_rate)
                 decide(part, dataclasses.replace(p, kind=kind, frames=sent), earlier, margin)
+            # the default for login and payment: the session also flashes its colours (reflections simulated)
+            light = new_light_challenge(start_s=0.4, rng=lit_rng, durations=(0.2, 0.25, 0.3))
+            lit = simulate_reflections(p.frames, [m.landmarks for m in measure_frames(p.frames, detector)], light)
+            decide(part, dataclasses.replace(p, kind="genuine_lit", frames=lit), earlier, margin, light)
+            decide(part, dataclasses.replace(p, kind="genuine_lit_capture_page", frames=through_capture_page(lit)),
+                   earlier, margin, light)
             light_case(part, "genuine", p)
             if d.passed:
                 history.append((seg.label, d.fingerprint))

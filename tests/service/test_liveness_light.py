@@ -91,6 +91,9 @@ def test_a_face_lit_by_the_session_colours_passes(checker: LivenessChecker, atta
     lit = simulate_reflections(genuine.frames, landmarks, LIGHT)
     d = checker.assess(lit, genuine.challenge, enrolled=genuine.enrolled, light=LIGHT)
     assert d.passed, (d.reasons, d.scores["light"])
+    # a lit session reads the awaited action from 0.7 of its threshold; without the light, at the threshold
+    assert d.scores["challenge"]["awaited_factor"] == 0.7
+    assert checker.assess(genuine.frames, genuine.challenge).scores["challenge"]["awaited_factor"] == 1.0
     assert d.scores["light"]["face"] >= 0.7 and 0.0 <= d.scores["light"]["lag_s"] <= 0.2
     assert d.scores["light"]["face_gain"] >= 2 * d.scores["light"]["background_gain"]
 

@@ -63,18 +63,17 @@ def test_a_look_up_on_a_slightly_turned_head_still_counts() -> None:
     assert passes(m, L, U) == (True, "passed")
 
 
-def test_the_awaited_action_is_read_below_its_threshold_and_a_contradiction_at_it() -> None:
+def test_a_lit_reading_takes_the_awaited_action_below_its_threshold_and_a_contradiction_at_it() -> None:
+    lit = ChallengeRules(awaited_factor=0.7)
     # a 12-degree left turn (the browser's compression shaved a few degrees off a 15-degree one) answers an
-    # awaited left turn; at the full threshold it would not
+    # awaited left turn when read at 0.7; at the full threshold (the default) it does not
     shaved = track([(0.0, 0.0), (1.0, 0.0), (1.2, 12.0), (1.6, 12.0), (1.8, 0.0)])
-    assert ChallengeRules().awaited_factor == 0.7
-    assert passes(shaved, L) == (True, "passed")
-    assert evaluate_challenge(shaved, Challenge((L,)), ChallengeRules(awaited_factor=1.0))[1]["reason"] \
-        == "action_not_seen"
+    assert evaluate_challenge(shaved, Challenge((L,)), lit)[0]
+    assert passes(shaved, L) == (False, "action_not_seen")
     # a 12-degree glance right before it is natural movement, not a contradiction (those count at 15 degrees)
     glance = track([(0.0, 0.0), (1.0, 0.0), (1.2, -12.0), (1.4, -12.0), (1.6, 0.0), (2.0, 0.0), (2.2, 16.0),
                     (2.6, 16.0), (2.8, 0.0)])
-    assert passes(glance, L) == (True, "passed")
-    # 10 degrees, below even the awaited reading (10.5), is not a turn
-    assert passes(track([(0.0, 0.0), (1.0, 0.0), (1.2, 10.0), (1.6, 10.0), (1.8, 0.0)]), L) \
-        == (False, "action_not_seen")
+    assert evaluate_challenge(glance, Challenge((L,)), lit)[0]
+    # 10 degrees, below even the lit reading (10.5), is not a turn
+    assert evaluate_challenge(track([(0.0, 0.0), (1.0, 0.0), (1.2, 10.0), (1.6, 10.0), (1.8, 0.0)]),
+                              Challenge((L,)), lit)[1]["reason"] == "action_not_seen"

@@ -63,12 +63,9 @@ class ChallengeRules:
     baseline_s: float = 0.7  # the first seconds, read as the neutral pose (the client says: look at the camera)
     look_up_max_yaw_deg: float = 30.0  # a look-up is not read off a head turned further than this
     deliberate_factor: float = 1.5  # an unasked head action this far past its threshold is deliberate: it fails
-    # The awaited head action counts from this fraction of its threshold: five landmarks through a browser's
-    # VP8 move a few degrees, and a person who turned as asked must not be refused for it. Chosen on the tune
-    # windows by bench_challenge_margin.py (lowest capture-page refusals while other challenges stay < 10 %
-    # answered): 0.7 refused 1 of 33 there against 5 at 1.0, and a natural-motion window answers 3.5 % of the
-    # other challenges the service issues against 1.5 %.
-    awaited_factor: float = 0.7
+    # The awaited head action counts from this fraction of its threshold (1.0: at it). The liveness policy
+    # lowers it where a session's light challenge proves the clip was filmed for it (`lit_awaited_factor`).
+    awaited_factor: float = 1.0
     action_window_s: float = 4.0  # each action must start within this time of the previous one
     max_missing_fraction: float = 0.2  # frames without a face, beyond this, fail the session
     mirrored: bool = False  # True when the client sends selfie-mirrored frames
