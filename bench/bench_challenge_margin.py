@@ -4,8 +4,8 @@ degrees).
 
 `ChallengeRules.awaited_factor` is the fraction of its threshold at which the awaited head action counts (an
 unasked action still contradicts only at the full threshold); the liveness policy uses the chosen factor in
-sessions with the light challenge (`LivenessPolicy.lit_awaited_factor`), and 1.0 elsewhere. For each factor, on the same windows as
-bench_field (tune and held out, `facewarden.evaluation.field`), this reports:
+sessions with the light challenge (`LivenessPolicy.lit_awaited_factor`), and 1.0 elsewhere. For each factor,
+on the same windows as bench_field (tune and held out, `facewarden.evaluation.field`), this reports:
 
 * BPCER of the challenge check alone on genuine windows answering their own actions, from the original frames,
   through the capture page (640 px, VP8 WebM at 2.5 Mbit/s) and at 1 Mbit/s, split into clear windows (answer
