@@ -31,10 +31,10 @@ from dataclasses import replace
 from typing import Any
 
 from _common import add_faces_arg, emit, log, machine, require_faces
-from bench_field import CLEAR_MARGIN, HEAD
+from bench_field import CLEAR_MARGIN, HEAD, field_windows
 from facewarden.evaluation.attack_segments import SEGMENTS, Segment, through_capture_page
 from facewarden.evaluation.attacks import AttackSet
-from facewarden.evaluation.field import HELD_OUT, TUNE, answer_margin, windows
+from facewarden.evaluation.field import HELD_OUT, TUNE, answer_margin
 from facewarden.liveness.challenge import Action, Challenge, ChallengeRules, evaluate_challenge
 from facewarden.liveness.landmarks import LandmarkDetector
 from facewarden.liveness.measures import FrameMeasures, measure_frames
@@ -55,12 +55,9 @@ def main() -> None:
     detector, reference = LandmarkDetector("dlib5"), LandmarkDetector("dlib68")
     attacks = AttackSet(faces, FaceEngine(), detector)
 
-    def clip_windows(clips: tuple[str, ...]) -> list[Segment]:
-        return [w.segment for clip in clips for w in windows(
-            clip, attacks.duration(clip), lambda a, b, c=clip: attacks.clip(c, a, b), reference, step=args.step)]
-
-    parts = {"tune": [s for s in SEGMENTS if HEAD & set(s.actions)] + clip_windows(TUNE),
-             "held_out": clip_windows(HELD_OUT)}
+    head_segments = [s for s in SEGMENTS if HEAD & set(s.actions)]
+    parts = {"tune": head_segments + field_windows(attacks, reference, TUNE, args.step),
+             "held_out": field_windows(attacks, reference, HELD_OUT, args.step)}
     # measured once per window and path; the factors only change the reading
     measured: dict[str, list[tuple[Segment, float | None, dict[str, list[FrameMeasures]]]]] = {}
     for part, segments in parts.items():

@@ -53,7 +53,7 @@ from typing import Any
 
 from _common import CpuMeter, add_faces_arg, emit, log, machine, percentile, require_faces
 from bench_liveness import overlaps
-from facewarden.evaluation.attack_light import simulate_reflections
+from facewarden.evaluation.attack_light import simulate_reflections, window_light
 from facewarden.evaluation.attack_segments import (
     CAPTURE_PAGE_BIT_RATE,
     SEGMENTS,
@@ -66,8 +66,8 @@ from facewarden.evaluation.field import GENERATED, HELD_OUT, TUNE, answer_margin
 from facewarden.liveness.challenge import Action, Challenge
 from facewarden.liveness.decision import LivenessChecker, LivenessPolicy
 from facewarden.liveness.landmarks import LandmarkDetector
-from facewarden.liveness.light import LightChallenge, light_response, new_light_challenge
-from facewarden.liveness.measures import measure_frames
+from facewarden.liveness.light import LightChallenge, light_response
+from facewarden.liveness.measures import FrameMeasures, measure_frames
 from facewarden.liveness.pad import PadScorer
 from facewarden.vision import FaceEngine
 
@@ -79,6 +79,18 @@ GENUINE_PATHS = {"genuine": "the original frames", "genuine_capture_page": "the 
                  "genuine_lit": "the original frames under a light challenge (simulated reflections)",
                  "genuine_lit_capture_page": "under a light challenge, through the capture page (2.5 Mbit/s): "
                                              "the default for login and payment"}
+
+
+def field_windows(attacks: AttackSet, reference: LandmarkDetector, clips: tuple[str, ...], step: float
+                  ) -> list[Segment]:
+    """The clips' 3-second windows with a head action, every `step` seconds (`field.windows`)."""
+    out = []
+    for clip in clips:
+        found = windows(clip, attacks.duration(clip), lambda a, b, c=clip: attacks.clip(c, a, b), reference,
+                        step=step)
+        out += [w.segment for w in found]
+        log(f"{clip}: {len(found)} windows with a head action")
+    return out
 
 
 def rate(k: int, n: int) -> float | None:
@@ -106,14 +118,10 @@ def main() -> None:
     lit_rng = random.Random(17)  # the lit genuine paths' colours: their own stream, so light_case's stay as they were
     light_rows: list[dict[str, Any]] = []
 
-    def random_light() -> LightChallenge:
-        # flashes of 0.2-0.3 s from 0.4 s: they fit a 3-second window (the service times them after the actions)
-        return new_light_challenge(start_s=0.4, rng=rng, durations=(0.2, 0.25, 0.3))
-
-    def light_case(part: str, kind: str, p: Presentation) -> None:
+    def light_case(part: str, kind: str, p: Presentation, measures: list[FrameMeasures] | None = None) -> None:
         """The light check alone on this clip: lit by its session's colours, unlit, other colours, flat."""
-        light, other = random_light(), random_light()
-        measures = measure_frames(p.frames, detector)
+        light, other = window_light(rng), window_light(rng)
+        measures = measures or measure_frames(p.frames, detector)
         landmarks = [m.landmarks for m in measures]
         variants = {"lit": simulate_reflections(p.frames, landmarks, light), "unlit": p.frames,
                     "other_colours": simulate_reflections(p.frames, landmarks, other),
@@ -150,23 +158,17 @@ def main() -> None:
                 sent = through_capture_page(p.frames, bit_rate=bit_rate)
                 decide(part, dataclasses.replace(p, kind=kind, frames=sent), earlier, margin)
             # the default for login and payment: the session also flashes its colours (reflections simulated)
-            light = new_light_challenge(start_s=0.4, rng=lit_rng, durations=(0.2, 0.25, 0.3))
-            lit = simulate_reflections(p.frames, [m.landmarks for m in measure_frames(p.frames, detector)], light)
+            light, measures = window_light(lit_rng), measure_frames(p.frames, detector)
+            lit = simulate_reflections(p.frames, [m.landmarks for m in measures], light)
             decide(part, dataclasses.replace(p, kind="genuine_lit", frames=lit), earlier, margin, light)
             decide(part, dataclasses.replace(p, kind="genuine_lit_capture_page", frames=through_capture_page(lit)),
                    earlier, margin, light)
-            light_case(part, "genuine", p)
+            light_case(part, "genuine", p, measures)
             if d.passed:
                 history.append((seg.label, d.fingerprint))
 
     def clip_windows(clips: tuple[str, ...]) -> list[Segment]:
-        out = []
-        for clip in clips:
-            found = windows(clip, attacks.duration(clip), lambda a, b, c=clip: attacks.clip(c, a, b), reference,
-                            step=args.step)
-            out += [w.segment for w in found]
-            log(f"{clip}: {len(found)} windows with a head action")
-        return out
+        return field_windows(attacks, reference, clips, args.step)
 
     drivers = [s for s in SEGMENTS if len(s.actions) >= 2 and HEAD & set(s.actions)]
 

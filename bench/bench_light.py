@@ -38,7 +38,7 @@ import cv2
 import numpy as np
 
 from _common import add_faces_arg, emit, log, machine, require_faces
-from facewarden.evaluation.attack_light import simulate_reflections
+from facewarden.evaluation.attack_light import simulate_reflections, window_light
 from facewarden.evaluation.attack_segments import (
     SEGMENT_S,
     VIDEOS,
@@ -51,7 +51,7 @@ from facewarden.evaluation.field import HELD_OUT, TUNE
 from facewarden.imaging.video import Frame
 from facewarden.liveness.decision import LivenessPolicy
 from facewarden.liveness.landmarks import FaceLandmarks, LandmarkDetector
-from facewarden.liveness.light import LightChallenge, light_response, new_light_challenge
+from facewarden.liveness.light import LightChallenge, light_response
 from facewarden.liveness.measures import FrameMeasures, measure_frames
 
 FPS = 15
@@ -59,11 +59,6 @@ BASELINE = "gain 0.12"
 GENUINE = (BASELINE, "gain 0.08", "gain 0.05", "gain 0.03", "webm gain 0.12", "webm gain 0.05", "delay 0.3 s",
            "wall close behind", "auto white balance", "auto white balance gain 0.05")
 ATTACKS = ("unlit", "other colours", "flat print", "webm unlit")
-
-
-def random_light(rng: random.Random) -> LightChallenge:
-    """8 flashes of 0.2-0.3 s from 0.4 s: they fit a 3-second window."""
-    return new_light_challenge(start_s=0.4, rng=rng, durations=(0.2, 0.25, 0.3))
 
 
 def auto_white_balance(frames: list[Frame], tau_s: float = 0.5) -> list[Frame]:
@@ -129,7 +124,7 @@ def main() -> None:
                 if sum(m.face for m in measures) < 0.8 * len(measures):
                     log(f"{clip} {t0:.1f} s: no face in most frames, skipped")
                     continue
-                light, other = random_light(rng), random_light(rng)
+                light, other = window_light(rng), window_light(rng)
                 row = {name: run() for name, run in conditions(frames, measures, light, other).items()}
                 for name, ok in row.items():
                     tally[name][0] += int(ok)

@@ -37,14 +37,13 @@ import numpy as np
 
 from _common import CpuMeter, add_faces_arg, emit, log, machine, require_faces
 from bench_liveness import overlaps
-from facewarden.evaluation.attack_light import simulate_reflections
+from facewarden.evaluation.attack_light import simulate_reflections, window_light
 from facewarden.evaluation.attack_replays import dropped, stretched, zoomed_and_tinted
 from facewarden.evaluation.attack_segments import FPS, SEGMENT_S, SEGMENTS, decode_native, sample_clip, shrink
 from facewarden.evaluation.attacks import REPLAY_VARIANTS, AttackSet, camera_all
 from facewarden.liveness.challenge import Action, Challenge
 from facewarden.liveness.decision import LivenessChecker, LivenessPolicy, is_replay, replay_matches
 from facewarden.liveness.landmarks import LandmarkDetector
-from facewarden.liveness.light import LightChallenge, new_light_challenge
 from facewarden.liveness.measures import measure_frames
 from facewarden.liveness.pad import PadScorer
 from facewarden.vision import FaceEngine
@@ -58,9 +57,6 @@ def held_out(faces: Path, attacks: AttackSet, checker: LivenessChecker) -> dict[
     policy = checker.policy
     rng = np.random.default_rng(16)
     light_rng = random.Random(16)
-
-    def session_light() -> LightChallenge:  # flashes that fit a 3-second window, as bench_field draws them
-        return new_light_challenge(start_s=0.4, rng=light_rng, durations=(0.2, 0.25, 0.3))
 
     zoomed_lit: list[list[str]] = []
     windows: list[tuple[str, float, np.ndarray, dict[str, np.ndarray]]] = []
@@ -80,7 +76,7 @@ def held_out(faces: Path, attacks: AttackSet, checker: LivenessChecker) -> dict[
                             {k: attacks.session_fingerprint(v) for k, v in replays.items()}))
             # the zoomed replay sent to a session with the light challenge: it cannot show that session's colours
             zoomed_lit.append(checker.assess(replays["zoom 15% + tint"], ANY_CHALLENGE, earlier_fingerprints=[hashes],
-                                             light=session_light()).reasons)
+                                             light=window_light(light_rng)).reasons)
         log(f"held out: {path.name} ({len(windows)} windows so far)")
     out: dict[str, Any] = {"clips": len({w[0] for w in windows}), "windows": len(windows), "per_variant": {}}
     for variant in (BASELINE, *REPLAY_VARIANTS):
@@ -97,7 +93,7 @@ def held_out(faces: Path, attacks: AttackSet, checker: LivenessChecker) -> dict[
         images = [shrink(im) for im in images]
         for a, b in [(a, b) for a, b in flagged if b[0] == clip]:
             frames = sample_clip(times, images, b[1], b[1] + SEGMENT_S, FPS)
-            light = session_light()
+            light = window_light(light_rng)
             landmarks = [m.landmarks for m in measure_frames(frames, attacks.detector)]
             d = checker.assess(simulate_reflections(frames, landmarks, light), ANY_CHALLENGE,
                                earlier_fingerprints=[a[2]], light=light)

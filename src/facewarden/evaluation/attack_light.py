@@ -10,6 +10,7 @@ enlarged, feathered.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 
 import cv2
@@ -17,9 +18,15 @@ import numpy as np
 
 from facewarden.imaging.video import Frame
 from facewarden.liveness.landmarks import FaceLandmarks
-from facewarden.liveness.light import LightChallenge
+from facewarden.liveness.light import LightChallenge, new_light_challenge
 
-__all__ = ["simulate_reflections"]
+__all__ = ["simulate_reflections", "window_light"]
+
+
+def window_light(rng: random.Random) -> LightChallenge:
+    """A session's colours that fit a 3-second evaluation window: 8 flashes of 0.2-0.3 s from 0.4 s (the service
+    times them after the actions; a pre-recorded window has no room for that), repeatable from `rng`."""
+    return new_light_challenge(start_s=0.4, rng=rng, durations=(0.2, 0.25, 0.3))
 
 
 def simulate_reflections(frames: Sequence[Frame], landmarks: Sequence[FaceLandmarks | None], light: LightChallenge,

@@ -90,7 +90,6 @@ def answer_margin(frames: list[Frame], actions: tuple[Action, ...], reference: L
     for action in actions:
         if action not in _HEAD:
             continue
-        threshold = rules.look_up_deg if action == Action.LOOK_UP else rules.turn_deg
         peaks = [abs(e.peak) for e in events if e.action == action]
-        ratios.append(max(peaks) / threshold if peaks else 0.0)
+        ratios.append(max(peaks) / rules.head_threshold(action) if peaks else 0.0)
     return min(ratios) if ratios else None

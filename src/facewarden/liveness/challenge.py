@@ -71,6 +71,10 @@ class ChallengeRules:
     mirrored: bool = False  # True when the client sends selfie-mirrored frames
     blink: BlinkThresholds | None = None  # None: chosen by the landmark model
 
+    def head_threshold(self, action: Action) -> float:
+        """The degrees from baseline at which a head action counts."""
+        return self.look_up_deg if action == Action.LOOK_UP else self.turn_deg
+
 
 @dataclass(frozen=True)
 class ActionEvent:
@@ -183,5 +187,4 @@ def evaluate_challenge(measures: Sequence[FrameMeasures], challenge: Challenge,
 def _contradicts(event: ActionEvent, awaited: Action, rules: ChallengeRules) -> bool:
     if event.action == _OPPOSITE.get(awaited):
         return True
-    threshold = rules.look_up_deg if event.action == Action.LOOK_UP else rules.turn_deg
-    return abs(event.peak) >= rules.deliberate_factor * threshold
+    return abs(event.peak) >= rules.deliberate_factor * rules.head_threshold(event.action)

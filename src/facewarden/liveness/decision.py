@@ -255,14 +255,9 @@ class LivenessChecker:
         hashes = fingerprint(frames, [m.landmarks for m in measures])  # one hash per frame, used twice
         embedded = self._continuity(frames, measures, with_face, yaw_off, hashes[with_face], enrolled, failed,
                                     scores)
-        motion = self._media(frames, hashes, earlier_fingerprints, failed, scores)
-        # The face followed this session's random colours: the frames were filmed after the session began, so
-        # a likeness to an earlier session's frames is a person who held still twice, not a replay (the hash
-        # match flags 7 of 22 such genuine pairs on held-out clips; a recording cannot show new colours).
+        # The face followed this session's random colours: the frames were filmed after the session began
         lit_live = light is not None and "light_not_followed" not in failed
-        if lit_live and "replayed_recording" in failed:
-            failed.discard("replayed_recording")
-            scores["media"]["replay_overruled_by_light"] = True
+        motion = self._media(frames, hashes, earlier_fingerprints, failed, scores, filmed_live=lit_live)
 
         # PAD fusion: alone only when clearly low; a middling score needs a second weak signal
         weak = []
@@ -423,7 +418,10 @@ class LivenessChecker:
 
     def _media(self, frames: Sequence[Frame], hashes: np.ndarray,
                earlier: Sequence[Fingerprint | bytes | np.ndarray], failed: set[str],
-               scores: dict[str, Any]) -> float:
+               scores: dict[str, Any], *, filmed_live: bool) -> float:
+        """Timing, stillness and reuse. `filmed_live`: the light challenge shows the frames are new, so a
+        likeness to an earlier session's frames is a person who held still twice, not a replay (the match flags
+        7 of 22 such genuine pairs on held-out clips; a recording cannot show new colours): kept, not refused."""
         p = self.policy
         still = check_stillness(frames, duplicate_below=p.duplicate_below,
                                 max_duplicate_fraction=p.max_duplicate_fraction, min_motion_range=p.min_motion_range)
@@ -436,7 +434,7 @@ class LivenessChecker:
                 if nearest is None or match.distance < nearest[0]:
                     nearest = (match.distance, match.correlation, match.speed)
                 reused |= is_replay(match, p)
-        if reused:
+        if reused and not filmed_live:
             failed.add("replayed_recording")
         scores["media"] = {"duplicate_fraction": _num(still.duplicate_fraction),
                            "motion_range": _num(still.motion_range), "still": still.still,
@@ -444,4 +442,6 @@ class LivenessChecker:
                            "reuse_distance": _num(nearest[0]) if nearest else None,
                            "reuse_correlation": _num(nearest[1]) if nearest else None,
                            "reuse_speed": _num(nearest[2]) if nearest else None, "reused": reused}
+        if reused and filmed_live:
+            scores["media"]["replay_overruled_by_light"] = True
         return still.motion_range
